@@ -1,0 +1,1 @@
+"""Prefetchers: speculate on future reads; the engine performs and accounts for the moves."""
