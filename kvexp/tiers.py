@@ -5,6 +5,7 @@ Tiers are latency/bandwidth/capacity models, not claims about exact hardware.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -20,15 +21,11 @@ class Tier:
     bandwidth_bytes_per_ms: float
 
     def __post_init__(self) -> None:
-        checks = {
-            "capacity_bytes": self.capacity_bytes > 0,
-            "bandwidth_bytes_per_ms": self.bandwidth_bytes_per_ms > 0,
-            "read_latency_ms": self.read_latency_ms >= 0,
-            "write_latency_ms": self.write_latency_ms >= 0,
-        }
-        for field, ok in checks.items():
+        positive = {"capacity_bytes": True, "bandwidth_bytes_per_ms": True, "read_latency_ms": False, "write_latency_ms": False}
+        for field, strict in positive.items():
             value = getattr(self, field)
-            if not ok or not math.isfinite(value):
+            number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or value < 0 or (strict and value == 0):
                 expected = "a number >= 0" if "latency" in field else "a number > 0"
                 raise ValueError(f"tier '{self.name}': {field} expected {expected}, got {value!r}")
 

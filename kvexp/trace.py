@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +21,21 @@ DEFAULT_SCALARS = 2048  # scalars per page when a hand-made trace does not say
 
 class TraceError(ValueError):
     """A trace or page table that breaks the format; the message names the file and row."""
+
+
+def _integer_column(source: str, name: str, values: object) -> np.ndarray:
+    """``values`` as a 1-d int64 array; a fractional or non-numeric entry raises a TraceError
+    naming its row (checked before any narrowing cast, so nothing wraps around silently)."""
+    col = np.asarray(values)
+    if col.ndim != 1:
+        raise TraceError(f"{source}: column '{name}' expected one dimension, got shape {col.shape}")
+    if col.size and col.dtype.kind not in "iub":
+        bad = np.flatnonzero(~np.isfinite(col) | (col != np.round(col))) if col.dtype.kind == "f" else np.arange(1)
+        if bad.size:
+            raise TraceError(f"{source}: row {bad[0]}: column '{name}' expected an integer, got {col[bad[0]].item()!r}")
+    if col.dtype.kind == "u" and col.size and col.max() > np.iinfo(np.int64).max:
+        raise TraceError(f"{source}: row {int(col.argmax())}: column '{name}' value {col.max()} too large")
+    return col.astype(np.int64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,10 +87,11 @@ class Trace:
     source: str = "<memory>"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "step", np.asarray(self.step, dtype=np.int64))
-        object.__setattr__(self, "page", np.asarray(self.page, dtype=np.int32))
-        object.__setattr__(self, "op", np.asarray(self.op, dtype=np.uint8))
-        self.validate()
+        for name in ("step", "page", "op"):
+            object.__setattr__(self, name, _integer_column(self.source, name, getattr(self, name)))
+        self.validate()  # on the int64 columns, before narrowing page and op
+        object.__setattr__(self, "page", self.page.astype(np.int32))
+        object.__setattr__(self, "op", self.op.astype(np.uint8))
 
     def __len__(self) -> int:
         return len(self.page)
@@ -93,7 +110,7 @@ class Trace:
         if bad.size:
             r = bad[0] + 1
             raise TraceError(f"{self.source}: row {r}: step {self.step[r]} goes backwards (previous {self.step[r - 1]})")
-        bad = np.flatnonzero(self.op > WRITE)
+        bad = np.flatnonzero((self.op < READ) | (self.op > WRITE))
         if bad.size:
             raise TraceError(f"{self.source}: row {bad[0]}: op code {self.op[bad[0]]} unknown, expected 0 (read) or 1 (write)")
 
@@ -132,6 +149,8 @@ class Trace:
             raise TraceError(f"{path}: trace file not found")
         if path.suffix.lower() == ".csv":
             return cls.from_csv(path)
+        if not zipfile.is_zipfile(path):
+            raise TraceError(f"{path}: not a kvexp trace, expected a .npz archive written by Trace.save or a .csv")
         try:
             with np.load(path, allow_pickle=False) as z:
                 missing = [k for k in ("step", "page", "op", "pages_n_scalars") if k not in z]
@@ -155,27 +174,30 @@ class Trace:
         Page ids run 0..max(page); ids that never appear get the default size.
         """
         path = Path(path)
+        if not path.is_file():
+            raise TraceError(f"{path}: trace file not found")
         steps, pages, ops, scalars = [], [], [], {}
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
-            header = reader.fieldnames or []
+            if reader.fieldnames is None:
+                raise TraceError(f"{path}: file is empty, expected a header 'step,page[,op][,scalars]'")
+            header = reader.fieldnames = [h.strip() for h in reader.fieldnames]
             for need in ("step", "page"):
                 if need not in header:
-                    raise TraceError(f"{path}: header must name a '{need}' column, got {header}")
+                    raise TraceError(f"{path}: line 1: header must name a '{need}' column, got {header}")
             for row in reader:
                 line = reader.line_num
                 try:
-                    steps.append(int(row["step"]))
-                    page = int(row["page"])
+                    step, page = int(row["step"]), int(row["page"])
                 except (TypeError, ValueError):
                     raise TraceError(f"{path}: line {line}: step and page must be integers, got {row['step']!r}, {row['page']!r}") from None
                 if page < 0:
                     raise TraceError(f"{path}: line {line}: page id {page} must be >= 0")
-                pages.append(page)
+                if steps and step < steps[-1]:
+                    raise TraceError(f"{path}: line {line}: step {step} goes backwards (previous {steps[-1]})")
                 op = (row.get("op") or "read").strip().lower()
                 if op not in OPS:
                     raise TraceError(f"{path}: line {line}: op {op!r} unknown, expected 'read' or 'write'")
-                ops.append(OPS[op])
                 if row.get("scalars"):
                     try:
                         s = int(row["scalars"])
@@ -185,13 +207,12 @@ class Trace:
                         raise TraceError(f"{path}: line {line}: scalars expected > 0, got {s}")
                     if scalars.setdefault(page, s) != s:
                         raise TraceError(f"{path}: line {line}: page {page} has scalars {s}, earlier {scalars[page]}")
+                steps.append(step)
+                pages.append(page)
+                ops.append(OPS[op])
         if not pages:
-            raise TraceError(f"{path}: trace is empty")
+            raise TraceError(f"{path}: trace has a header but no rows")
         n_scalars = np.full(max(pages) + 1, DEFAULT_SCALARS, dtype=np.int64)
         for page, s in scalars.items():
             n_scalars[page] = s
-        steps_a = np.asarray(steps)
-        back = np.flatnonzero(np.diff(steps_a) < 0)
-        if back.size:
-            raise TraceError(f"{path}: line {back[0] + 3}: step {steps_a[back[0] + 1]} goes backwards (previous {steps_a[back[0]]})")
-        return cls(steps_a, np.asarray(pages), np.asarray(ops), PageTable(n_scalars), source=str(path))
+        return cls(np.asarray(steps), np.asarray(pages), np.asarray(ops), PageTable(n_scalars), source=str(path))

@@ -1,0 +1,177 @@
+"""The kvexp command: each Hydra job builds a run from its config, simulates it, records it in
+MLflow and says what happened (a short summary for one run, one line per run in a sweep).
+
+A failed job is recorded too (status FAILED, tag kvexp.error) before the error propagates, so
+Hydra still exits non-zero and the sweep's parent run ends FAILED.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from kvexp import tracking
+from kvexp.config import Progress, register_schemas
+from kvexp.engine import Result
+from kvexp.run import build, execute, labels
+from kvexp.timeline import ProgressBar, Timeline, observer_every
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    return f"{n:.2f} GB"
+
+
+def run_name(tags: dict[str, str], cfg: DictConfig) -> str:
+    """A readable MLflow run name: policy (or ablation arm), workload, scenario or tiers, seed."""
+    seed = cfg.workload.get("seed")
+    parts = [tags.get("kvexp.arm") or tags["kvexp.policy"], tags["kvexp.workload"],
+             tags.get("kvexp.scenario") or f"{tags['kvexp.tiers']}-{tags['kvexp.quant']}-{tags['kvexp.prefetch']}"]
+    return "/".join(parts) + (f"/s{seed}" if seed is not None else "")
+
+
+def show_progress(cfg: DictConfig, length: int, multirun: bool) -> bool:
+    """A bar for single runs only: always, never, or (auto) long runs on a terminal."""
+    mode = cfg.output.progress
+    if multirun or mode == Progress.never:
+        return False
+    return mode == Progress.always or (length >= cfg.output.progress_min_accesses and sys.stderr.isatty())
+
+
+def write_artifacts(folder: Path, cfg: DictConfig, result: Result | None, timeline: Timeline, title: str,
+                    plot: bool) -> Path:
+    """The files logged with a run: resolved config, metrics and the cumulative timeline."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if result is not None:
+        (folder / "metrics.json").write_text(json.dumps(result.metrics, indent=1))
+    if timeline.rows:
+        timeline.write_csv(folder / "timeline.csv")
+        if plot:
+            timeline.plot(folder / "timeline.png", title)
+    return folder
+
+
+def record(cfg: DictConfig, hc: Any, tags: dict[str, str], start: float, result: Result | None,
+           timeline: Timeline, error: BaseException | None, multirun: bool) -> str:
+    """Write the run to MLflow: as a child of the sweep's parent in a multirun, else on its own."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    uri = tracking.resolve_uri(cfg.tracking.uri, hc.runtime.cwd)
+    tags = {**tags, "kvexp.config_hash": tracking.config_hash(resolved), "kvexp.role": "child" if multirun else "single"}
+    if cfg.sweep:
+        tags["kvexp.sweep"] = str(cfg.sweep)
+    if multirun:
+        info = tracking.sweep_parent(Path(hc.runtime.cwd) / str(hc.sweep.dir))
+        if info["uri"] != uri:
+            raise ValueError(f"tracking.uri: {uri} differs from the sweep's {info['uri']}; it cannot be swept")
+        store = tracking.store_for(info)
+        tags.update({"mlflow.parentRunId": info["parent_run_id"], "kvexp.sweep": info["sweep"],
+                     "kvexp.job": str(hc.job.num), "kvexp.overrides": " ".join(hc.overrides.task)[:5000]})
+    else:
+        store = tracking.open_store(uri, cfg.tracking.experiment, cfg.tracking.artifact_root)
+    status = "FINISHED"
+    if error is not None:
+        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        tags["kvexp.error"] = f"{error.__class__.__name__}: {error}"[:5000]
+    name = run_name(tags, cfg)
+    plot = cfg.tracking.plot if cfg.tracking.plot is not None else not multirun
+    folder = write_artifacts(Path(hc.runtime.output_dir) / "kvexp", cfg, result, timeline, name, plot)
+    return tracking.record_run(store, name=name, start_s=start, tags=tags, params=tracking.run_params(resolved),
+                               metrics=result.metrics if result else {}, artifacts=folder, status=status)
+
+
+def summary(tags: dict[str, str], m: dict[str, float], run_id: str | None, uri: str, seed: Any) -> str:
+    lines = [
+        f"kvexp: {tags['kvexp.policy']} on {tags['kvexp.workload']} (seed {seed}), tiers {tags['kvexp.tiers']}, "
+        f"{tags['kvexp.quant']}, prefetch {tags['kvexp.prefetch']}",
+        f"  accesses     {m['accesses']:,.0f} ({m['reads']:,.0f} reads, {m['writes']:,.0f} writes)",
+        f"  hit rate     {m['hit_rate']:.3f}",
+        f"  misses       {m['misses']:,.0f} ({m['cold_misses']:,.0f} cold)",
+        f"  avg latency  {m['avg_latency_ms']:.4f} ms (simulated)",
+        f"  bytes moved  {human_bytes(m['bytes_moved'])} (demand {human_bytes(m['demand_bytes'])}, "
+        f"prefetch {human_bytes(m['prefetch_bytes'])})",
+    ]
+    lines.append(f"  mlflow run   {run_id} in {uri}" if run_id else "  mlflow run   (tracking disabled)")
+    return "\n".join(lines)
+
+
+def sweep_line(num: int, name: str, m: dict[str, float] | None, run_id: str | None, error: BaseException | None) -> str:
+    rid = run_id[:8] if run_id else "-"
+    if error is not None:
+        return f"#{num:<4} FAILED   {name}: {error.__class__.__name__}: {str(error).splitlines()[0] if str(error) else ''} [{rid}]"
+    return (f"#{num:<4} {name}: hit {m['hit_rate']:.3f}  misses {m['misses']:.0f}  "
+            f"lat {m['avg_latency_ms']:.3f} ms  moved {human_bytes(m['bytes_moved'])} [{rid}]")
+
+
+def job(cfg: DictConfig) -> float:
+    """One Hydra job; returns the simulated average latency (a sweeper's objective)."""
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    tags = labels(cfg, hc.runtime.choices)
+    start = time.time()
+    timeline, bar = Timeline(), None
+    result: Result | None = None
+    error: BaseException | None = None
+    try:
+        parts = build(cfg)
+        length = len(parts.trace)
+        observers: list = [timeline]
+        if show_progress(cfg, length, multirun):
+            bar = ProgressBar(length, f"{tags['kvexp.policy']}/{tags['kvexp.workload']}")
+            observers.append(bar)
+        result = execute(parts, observers, observer_every(length, cfg.tracking.timeline_points))
+    except BaseException as e:  # recorded below, then re-raised
+        error = e
+    finally:
+        if bar is not None:
+            bar.close()
+    run_id = None
+    if cfg.tracking.enabled:
+        try:
+            run_id = record(cfg, hc, tags, start, result, timeline, error, multirun)
+        except Exception as track_error:
+            if error is None:
+                raise
+            print(f"kvexp: the failed run could not be recorded: {track_error}", file=sys.stderr)
+    if multirun:
+        print(sweep_line(hc.job.num, run_name(tags, cfg), result.metrics if result else None, run_id, error), flush=True)
+    if error is not None:
+        if not multirun and isinstance(error, ValueError):  # bad input: one line, no traceback
+            print(f"kvexp: error: {error}", file=sys.stderr)
+            sys.exit(1)
+        raise error
+    assert result is not None
+    if not multirun:
+        print(summary(tags, result.metrics, run_id, tracking.resolve_uri(cfg.tracking.uri, hc.runtime.cwd),
+                      cfg.workload.get("seed")))
+    return float(result.metrics["avg_latency_ms"])
+
+
+# conf/ sits beside the package in the source tree (absolute: `python -m` would read a relative
+# path as a Python package).
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")(job)
+
+
+def cli() -> None:
+    """``python -m kvexp``: Hydra's command line, with the sweep's parent run closed however it ends."""
+    register_schemas()
+    failed = True
+    try:
+        main()
+        failed = False
+    except SystemExit as e:
+        failed = e.code not in (0, None)
+        raise
+    finally:
+        tracking.close_sweep(failed=failed)

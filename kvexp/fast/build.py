@@ -1,0 +1,124 @@
+"""Turn the Python objects of a run (tiers, policy, prefetcher) into the kernel's state tuples.
+
+Parameters are read from the policy and prefetcher instances, so a config that builds a
+built-in policy runs the same on either engine. Costs are computed here with the same Python
+expressions as ``kvexp.engine.Simulation.run`` so the kernel adds bit-identical terms.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from kvexp.fast.heap import new_heaps
+from kvexp.fast.kernel import EngineState
+from kvexp.fast.lists import new_lists
+from kvexp.fast.policies import (AUX, BELADY, COST_AWARE, DECAY, FIFO, FW, GAP, HEAVY_HITTER, HORIZON, LENGTH, LFU, LRU,
+                                 PREDICTIVE, REGRET, RGW, RW, SIZE_COST, WINDOWED, PolicyState)
+from kvexp.fast.prefetch import MARKOV, NONE, STRIDE, PrefetchState, new_prefetch
+from kvexp.policies.belady import Belady
+from kvexp.policies.cost_aware import CostAware
+from kvexp.policies.fifo import FIFO as FIFOPolicy
+from kvexp.policies.heavy_hitter import HeavyHitter
+from kvexp.policies.lfu import LFU as LFUPolicy
+from kvexp.policies.lru import LRU as LRUPolicy
+from kvexp.policies.predictive import Predictive
+from kvexp.policies.regret_aware import RegretAware
+from kvexp.policies.windowed_recency import WindowedRecency
+from kvexp.prefetch.base import NoPrefetch, Prefetcher
+from kvexp.prefetch.markov import MarkovPrefetch
+from kvexp.prefetch.stride import StridePrefetch
+from kvexp.quant import QuantScheme
+from kvexp.tiers import Tier
+
+# Exact classes only: a subclass may override any hook, so it runs on the reference engine.
+POLICY_KINDS = {
+    LRUPolicy: LRU, FIFOPolicy: FIFO, LFUPolicy: LFU, HeavyHitter: HEAVY_HITTER, WindowedRecency: WINDOWED,
+    CostAware: COST_AWARE, Predictive: PREDICTIVE, RegretAware: REGRET, Belady: BELADY,
+}
+PREFETCH_KINDS = {type(None): NONE, Prefetcher: NONE, NoPrefetch: NONE, StridePrefetch: STRIDE, MarkovPrefetch: MARKOV}
+
+
+def engine_state(tiers: Sequence[Tier], quant: QuantScheme, page_bytes: np.ndarray,
+                 recompute_ms: Sequence[float] | None) -> EngineState:
+    """Residency, capacity, cost tables and counters for a run."""
+    k, n = len(tiers), len(page_bytes)
+    dq = float(quant.dequant_penalty_ms)
+    fixed = [[float(a.read_latency_ms) + float(b.write_latency_ms) + dq for b in tiers] for a in tiers]
+    bw = [[float(min(a.bandwidth_bytes_per_ms, b.bandwidth_bytes_per_ms)) for b in tiers] for a in tiers]
+    # sums (latency, recompute), then constants: hit, write per written row, tier-0 write (recompute)
+    t0 = tiers[0]
+    flt = [0.0, 0.0, float(t0.read_latency_ms) + dq, float(t0.write_latency_ms), float(t0.write_latency_ms)]
+    recompute = np.zeros(1) if recompute_ms is None else np.array([float(x) for x in recompute_ms], np.float64)
+    return EngineState(
+        size=np.ascontiguousarray(page_bytes, dtype=np.int64),
+        loc=np.full(n, -1, np.int8),
+        pending=np.zeros(n, np.uint8),
+        used=np.zeros(k, np.int64),
+        cap=np.array([int(t.capacity_bytes) for t in tiers], np.int64),
+        peak=np.zeros(k, np.int64),
+        fixed=np.array(fixed, np.float64).reshape(k, k),
+        bw=np.array(bw, np.float64).reshape(k, k),
+        served=np.zeros(k + 1, np.int64),
+        demotions=np.zeros(k, np.int64),
+        bytes_in=np.zeros(k, np.int64),
+        bytes_out=np.zeros(k, np.int64),
+        cnt=np.zeros(8, np.int64),
+        flt=np.array(flt, np.float64),
+        recompute=recompute,
+        has_recompute=recompute_ms is not None,
+        frame_page=np.zeros(k, np.int64),
+        frame_cost=np.zeros(k, np.float64),
+    )
+
+
+def _window_ring(window: int, n_rows: int, degree: int) -> int:
+    """Ring size for the touches inside a window: at most 1 + degree touches per row."""
+    live = min(window, max(n_rows, 1)) * (1 + degree) + 1
+    return 1 << max(live - 1, 1).bit_length()
+
+
+def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarray, degree: int,
+                 first_use: np.ndarray | None = None) -> PolicyState:
+    """State for ``policy`` (an instance of one of the exact classes in ``POLICY_KINDS``);
+    belady needs ``first_use`` (its initial next use of every page)."""
+    kind = POLICY_KINDS[type(policy)]
+    n, k, rows = len(page_bytes), len(cap), len(page)
+    rows_st = n if kind > FIFO else 1
+    st = np.zeros((rows_st, 3), np.int64)
+    fst = np.zeros((n if kind in (COST_AWARE, REGRET) else 1, 2), np.float64)
+    fp = np.zeros(7, np.float64)
+    window, ring = 1, np.zeros((1, 2), np.int64)
+    if kind <= FIFO:
+        lists, heaps = new_lists(n, k), new_heaps(1, np.ones(k, np.int64))
+    else:
+        smallest = max(int(page_bytes.min()), 1) if n else 1
+        lists, heaps = new_lists(0, k), new_heaps(n, np.minimum(cap // smallest, n))
+    if kind == COST_AWARE:
+        fp[FW], fp[RW], fp[LENGTH] = policy.freq_weight, policy.recency_weight, max(rows, 1)
+        biggest = max(int(page_bytes.max()), 1) if n else 1
+        fst[:, SIZE_COST] = policy.size_penalty * page_bytes.astype(np.float64) / biggest
+    elif kind == REGRET:
+        fp[FW], fp[RW], fp[HORIZON] = policy.freq_weight, policy.recency_weight, policy.regret_horizon
+        fp[RGW], fp[DECAY] = policy.regret_weight, policy.decay
+        st[:, AUX] = -1  # evicted_at: none pending
+    elif kind == PREDICTIVE:
+        fp[GAP] = float(rows) if policy.unseen_gap is None else policy.unseen_gap
+        st[:, AUX] = -1  # first_ref: never touched
+    elif kind == WINDOWED:
+        window = int(policy.window_size)
+        ring = np.zeros((_window_ring(window, rows, degree), 2), np.int64)
+    elif kind == BELADY:
+        st[:, AUX] = first_use
+    return PolicyState(
+        kind=kind, n_tiers=k, lists=lists, heaps=heaps, st=st, fst=fst, page_at=page,
+        nu=np.zeros(1, np.int32), nu_base=np.zeros(1, np.int64), ring=ring, ring_state=np.zeros(2, np.int64),
+        fp=fp, window=window,
+    )
+
+
+def prefetch_state(prefetcher, n_pages: int) -> PrefetchState:
+    kind = PREFETCH_KINDS[type(prefetcher)]
+    degree = int(getattr(prefetcher, "degree", 0)) if kind != NONE else 0
+    min_conf = int(prefetcher.min_confidence) if kind == MARKOV else 0
+    return new_prefetch(kind, max(degree, 1) if kind != NONE else 1, min_conf, n_pages)

@@ -1,0 +1,164 @@
+"""Indexed 4-ary min-heaps, one per tier, over flat arrays (numba).
+
+A priority policy keys each resident page by ``(primary: float64, secondary: int, page)``,
+compared lexicographically exactly like the reference's key tuples (the page id breaks ties).
+An entry is 16 bytes: the primary at ``kf[2j]`` and ``secondary << 31 | page`` at ``ki[2j + 1]``,
+where ``kf`` and ``ki`` view one buffer as float64 and int64 (secondaries are trace positions,
+below 2**31, so the packed pair orders like the tuple). Four children share one cache line.
+A page is resident in at most one tier, so one ``slot`` row per page, (position in its tier's
+heap, tier) or (-1, -1), serves every tier, and a re-key moves the page's entry in place
+instead of pushing a stale copy: the minimum is the same as the reference's lazy-deletion
+heap's, since keys are unique. Tier k's entries are ``off[k] .. off[k] + size[k] - 1``.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from kvexp.fast.jit import hot
+
+Heaps = namedtuple("Heaps", "kf ki slot off size")
+PAGE_BITS = 31
+PAGE_MASK = (1 << PAGE_BITS) - 1
+
+
+def new_heaps(n_pages: int, slots: np.ndarray) -> Heaps:
+    """Heaps for tiers holding at most ``slots[k]`` pages each, children groups line-aligned."""
+    n_tiers = len(slots)
+    buf = np.zeros(2 * (int(np.sum(slots)) + 4 * n_tiers + 4), np.float64)
+    shift = (buf.ctypes.data // 16) % 4  # entries from the buffer start to a 64-byte line
+    off = np.zeros(n_tiers, np.int64)
+    start = 0
+    for k in range(n_tiers):
+        off[k] = start + (3 - (shift + start) % 4) % 4  # entry off+1 (first child group) starts a line
+        start = off[k] + int(slots[k])
+    return Heaps(buf, buf.view(np.int64), np.full((n_pages, 2), -1, np.int32), off, np.zeros(n_tiers, np.int64))
+
+
+@hot
+def pack(secondary, page):
+    return (secondary << PAGE_BITS) | page
+
+
+@hot
+def _less(a1, a2, b1, b2):
+    return (a1 < b1) | ((a1 == b1) & (a2 < b2))  # no short circuit: compiles without branches
+
+
+@hot
+def _put(h, base, i, x1, x2):
+    j = 2 * (base + i)
+    h.kf[j] = x1
+    h.ki[j + 1] = x2
+    h.slot[x2 & PAGE_MASK, 0] = i
+
+
+@hot
+def _sift_up(h, base, i, x1, x2):
+    """Put entry x at slot i (heap-local), moving larger ancestors down."""
+    kf, ki = h.kf, h.ki
+    while i > 0:
+        parent = (i - 1) >> 2
+        j = 2 * (base + parent)
+        if not _less(x1, x2, kf[j], ki[j + 1]):
+            break
+        _put(h, base, i, kf[j], ki[j + 1])
+        i = parent
+    _put(h, base, i, x1, x2)
+
+
+@hot
+def _sift_down(h, base, n, i, x1, x2):
+    """Put entry x at slot i of a heap of n entries, moving smaller children up."""
+    kf, ki = h.kf, h.ki
+    while True:
+        c = 4 * i + 1
+        if c >= n:
+            break
+        j = 2 * (base + c)
+        b, b1, b2 = c, kf[j], ki[j + 1]
+        for d in range(c + 1, min(c + 4, n)):  # the smallest child, by selects rather than jumps
+            j += 2
+            y1, y2 = kf[j], ki[j + 1]
+            smaller = _less(y1, y2, b1, b2)
+            b = d if smaller else b
+            b1 = y1 if smaller else b1
+            b2 = y2 if smaller else b2
+        if not _less(b1, b2, x1, x2):
+            break
+        _put(h, base, i, b1, b2)
+        i = b
+    _put(h, base, i, x1, x2)
+
+
+@hot
+def _settle(h, base, n, i, x1, x2):
+    """Put x at slot i of a heap of n entries, sifting whichever way restores the order."""
+    up = False
+    if i > 0:
+        j = 2 * (base + ((i - 1) >> 2))
+        up = _less(x1, x2, h.kf[j], h.ki[j + 1])
+    if up:
+        _sift_up(h, base, i, x1, x2)
+    else:
+        _sift_down(h, base, n, i, x1, x2)
+
+
+@hot
+def heap_set(h, k, p, x1, x2):
+    """Insert page p into tier k's heap with key (x1, pack(x2, p)), or give it that key.
+
+    A key that grows is only recorded lazily: the entry keeps its smaller key, which still
+    orders correctly below everything it precedes, and ``heap_pop_valid`` re-sifts it when it
+    surfaces. Most touches raise a page's key (recency, counts), so a hit costs O(1) instead
+    of a sift to the bottom of the heap. A key that shrinks is moved up at once.
+    """
+    i = h.slot[p, 0]
+    n = h.size[k]
+    y2 = pack(x2, p)
+    if i < 0:  # a new entry starts at the end
+        i = n
+        n += 1
+        h.size[k] = n
+        h.slot[p, 1] = k
+    else:
+        j = 2 * (h.off[k] + i)
+        if not _less(x1, y2, h.kf[j], h.ki[j + 1]):
+            return
+    _settle(h, h.off[k], n, i, x1, y2)
+
+
+@hot
+def heap_delete(h, k, p):
+    """Remove page p from tier k's heap; the last entry fills its slot."""
+    base = h.off[k]
+    i = h.slot[p, 0]
+    n = h.size[k] - 1
+    h.size[k] = n
+    h.slot[p, 0] = -1
+    h.slot[p, 1] = -1
+    if i != n:
+        j = 2 * (base + n)
+        _settle(h, base, n, i, h.kf[j], h.ki[j + 1])
+
+
+@hot
+def heap_top(h, k):
+    """The page at the root of tier k's heap and its stored key (possibly smaller than current)."""
+    j = 2 * h.off[k]
+    x2 = h.ki[j + 1]
+    return x2 & PAGE_MASK, h.kf[j], x2
+
+
+@hot
+def heap_refresh_top(h, k, x1, x2):
+    """The root's page has the larger current key (x1, pack(x2, page)): sift it down."""
+    j = 2 * h.off[k]
+    _sift_down(h, h.off[k], h.size[k], 0, x1, pack(x2, h.ki[j + 1] & PAGE_MASK))
+
+
+@hot
+def heap_tier(h, p):
+    """The tier whose heap holds page p, or -1."""
+    return h.slot[p, 1]

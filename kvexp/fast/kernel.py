@@ -1,0 +1,161 @@
+"""The compiled access loop: kvexp.engine's model, move for move, over flat arrays (numba).
+
+It follows ``kvexp/engine.py`` (the ``run`` loop, ``fetch``, ``write``, ``make_room``,
+``place``) operation for operation, including the order in which float costs are added, so
+latencies match the reference to the last bit. Two structural differences, both invisible in
+the results: the reference's recursion "make room in tier k+1 for tier k's victim" is a loop
+over one frame per tier (``_admit``), and a row's own move and its prefetches go through one
+call site, so each policy hook is inlined into the loop exactly once. Counters accumulate in
+the ``EngineState`` arrays; ``kvexp.fast.driver`` turns them into ``kvexp.metrics.Counters``.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from kvexp.fast.jit import hot, kernel
+from kvexp.fast.policies import pol_access, pol_evict, pol_insert, pol_remove
+from kvexp.fast.prefetch import MARKOV, NONE, candidates
+
+DEMAND, PREFETCH, WRITE = 0, 1, 2
+# Indices into EngineState.cnt and .flt.
+DEMAND_BYTES, PREFETCH_BYTES, WRITE_BYTES, DROPS, PF_REQUESTS, PF_USEFUL, PF_WASTED, HITS = range(8)
+LATENCY, RECOMPUTE, HIT_COST, WRITE_COST, W0 = range(5)  # two sums, then constant costs
+
+EngineState = namedtuple(
+    "EngineState",
+    "size loc pending used cap peak fixed bw served demotions bytes_in bytes_out cnt flt recompute "
+    "has_recompute frame_page frame_cost",
+)
+
+
+@hot
+def _admit(e, ps, p, now, cause):
+    """Put ``p`` into tier 0, evicting as needed; return the cost of the demotions it caused.
+
+    Frame k places page ``frame_page[k]`` into tier k: while it does not fit, tier k's victim is
+    dropped (last tier) or becomes frame k+1. When frame k+1 has placed its page, frame k adds
+    its cost and the demotion move's, as the reference's recursive ``make_room`` returns them.
+    """
+    n_tiers = len(e.cap)
+    size, used, cap, loc = e.size, e.used, e.cap, e.loc
+    page, cost = e.frame_page, e.frame_cost
+    k = 0
+    page[0] = p
+    cost[0] = 0.0
+    while True:
+        x = page[k]
+        need = size[x]
+        if used[k] + need > cap[k]:
+            v = pol_evict(ps, k, now)
+            used[k] -= size[v]
+            if k == 0 and e.pending[v]:  # a prefetched page left tier 0 unread
+                e.pending[v] = 0
+                e.cnt[PF_WASTED] += 1
+            if k + 1 == n_tiers:
+                loc[v] = -1
+                e.cnt[DROPS] += 1
+            else:
+                k += 1
+                page[k] = v
+                cost[k] = 0.0
+            continue
+        pol_insert(ps, k, x, now)
+        loc[x] = k
+        used[k] += need
+        if used[k] > e.peak[k]:
+            e.peak[k] = used[k]
+        if k == 0:
+            return cost[0]
+        k -= 1  # x has moved from tier k to k+1
+        cost[k] += cost[k + 1]
+        cost[k] += e.fixed[k, k + 1] + need / e.bw[k, k + 1]
+        e.demotions[k] += 1
+        e.bytes_out[k] += need
+        e.bytes_in[k + 1] += need
+        e.cnt[DEMAND_BYTES if cause != PREFETCH else PREFETCH_BYTES] += need
+
+
+@hot
+def _move_in(e, ps, q, t, now, cause):
+    """Bring ``q`` from tier ``t`` (-1: nowhere) into tier 0 for a demand read, a prefetch or a
+    write; return the cost the reference's ``fetch`` (or ``write``, without its constant) returns."""
+    n_tiers = len(e.cap)
+    sz = e.size[q]
+    if t > 0:
+        pol_remove(ps, t, q)
+        e.used[t] -= sz
+    if cause == WRITE:
+        cost = 0.0
+    elif t < 0 and e.has_recompute:  # cold under recompute: rebuild it in tier 0
+        e.served[n_tiers] += 1
+        e.cnt[WRITE_BYTES] += sz
+        e.flt[RECOMPUTE] += e.recompute[q]
+        cost = e.flt[W0] + e.recompute[q]
+    else:
+        src = t if t > 0 else n_tiers - 1
+        if cause == DEMAND:
+            e.served[t if t >= 0 else n_tiers] += 1
+            e.cnt[DEMAND_BYTES] += sz
+        else:
+            e.cnt[PREFETCH_BYTES] += sz
+        e.bytes_out[src] += sz
+        e.bytes_in[0] += sz
+        cost = e.fixed[src, 0] + sz / e.bw[src, 0]
+    return cost + _admit(e, ps, q, now, PREFETCH if cause == PREFETCH else DEMAND)
+
+
+@kernel
+def run_span(start, stop, page, op, served_by, e, ps, pf):
+    """Replay trace rows ``[start, stop)``; return the row reached.
+
+    Returns early (before a row) when the Markov table needs to grow; the caller grows it and
+    calls again from the returned row.
+    """
+    lat = e.flt[LATENCY]
+    hit_cost, write_cost = e.flt[HIT_COST], e.flt[WRITE_COST]
+    skip_cold = e.has_recompute
+    loc, pending, cnt = e.loc, e.pending, e.cnt
+    for i in range(start, stop):
+        if pf.kind == MARKOV and pf.fill[0] >= pf.fill[1]:
+            e.flt[LATENCY] = lat
+            return i
+        p = page[i]
+        t = loc[p]
+        own = t != 0  # the row's own page must move into tier 0
+        write = op[i] != 0
+        m = 0
+        if write:
+            served_by[i] = -2
+            cnt[WRITE_BYTES] += e.size[p]
+        else:
+            served_by[i] = t
+            if pf.kind != NONE:
+                m = candidates(pf, p)  # Markov learns here; the moves below never read its state
+        if not own:  # a hit, or an overwrite in place
+            pol_access(ps, 0, p, i)
+            if write:
+                lat += write_cost + 0.0
+            else:
+                cnt[HITS] += 1
+                lat += hit_cost
+            if pending[p]:
+                pending[p] = 0
+                cnt[PF_WASTED if write else PF_USEFUL] += 1
+        for j in range(-1 if own else 0, m):
+            if j < 0:
+                q, tq, cause = p, t, WRITE if write else DEMAND
+            else:
+                q, cause = pf.buf[j], PREFETCH
+                tq = loc[q]
+                if tq == 0 or (skip_cold and tq < 0):
+                    continue
+                cnt[PF_REQUESTS] += 1
+            cost = _move_in(e, ps, q, tq, i, cause)
+            if cause == WRITE:
+                lat += write_cost + cost
+            else:
+                lat += cost
+            if cause == PREFETCH:
+                pending[q] = 1
+    e.flt[LATENCY] = lat
+    return stop

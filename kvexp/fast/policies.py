@@ -1,0 +1,187 @@
+"""The built-in eviction policies as compiled hooks over one state tuple (numba).
+
+The hooks mirror ``kvexp.policies``: ``pol_insert``, ``pol_access``, ``pol_remove`` and
+``pol_evict`` behave exactly like the Python classes' methods of the same names, with the
+policy chosen by ``ps.kind`` at run time, so one compiled engine serves every policy (a branch
+the CPU predicts perfectly costs less than compiling nine engines). lru and fifo keep
+intrusive lists; the others keep indexed heaps keyed by the same tuples as the reference, the
+float components computed with the same operations in the same order, so ties resolve alike.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from kvexp.fast.heap import heap_delete, heap_refresh_top, heap_set, heap_tier, heap_top, pack
+from kvexp.fast.jit import hot, kernel
+from kvexp.fast.lists import list_append, list_move_to_end, list_pop_oldest, list_unlink
+
+LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY = range(9)
+
+# Per-page state, one row per page so a touch reads one cache line: ``st`` (int64) holds
+# HIST (touch count; wcount for windowed), LAST (last_touch; last_ref for predictive) and AUX
+# (predictive's first_ref, regret's evicted_at, belady's next use); ``fst`` (float64) holds
+# REGRET and SIZE_COST (cost_aware). ``ring`` rows are the window's queued touches (position,
+# page), ``ring_state`` its head and length; ``nu`` the next uses of the rows from ``nu_base``.
+PolicyState = namedtuple(
+    "PolicyState", "kind n_tiers lists heaps st fst page_at nu nu_base ring ring_state fp window"
+)
+HIST, LAST, AUX = range(3)
+REGRET_F, SIZE_COST = range(2)
+# Float parameters, indices into ``fp``.
+FW, RW, LENGTH, HORIZON, RGW, DECAY, GAP = range(7)
+
+
+@hot
+def _key(ps, p):
+    """The reference key of page p minus its trailing page id: (float primary, int secondary)."""
+    kind = ps.kind
+    st, fp = ps.st, ps.fp
+    last = st[p, LAST]
+    if kind == COST_AWARE:
+        return fp[FW] * st[p, HIST] + fp[RW] * last / fp[LENGTH] - ps.fst[p, SIZE_COST], last
+    if kind == REGRET:
+        return fp[RW] * last + fp[HORIZON] * (fp[FW] * st[p, HIST] + fp[RGW] * ps.fst[p, REGRET_F]), last
+    if kind == PREDICTIVE:
+        hist = st[p, HIST]
+        if hist >= 2:
+            gap = (last - st[p, AUX]) / (hist - 1)
+        else:
+            gap = fp[GAP]
+        return -(last + gap), last
+    if kind == BELADY:
+        return -float(st[p, AUX]), np.int64(0)
+    return float(st[p, HIST]), last  # lfu, heavy_hitter, windowed_recency
+
+
+@hot
+def _rekey(ps, k, p):
+    x1, x2 = _key(ps, p)
+    heap_set(ps.heaps, k, p, x1, x2)
+
+
+@kernel
+def _expire(ps, now):
+    """windowed_recency: drop touches at positions <= now - window, re-keying resident pages."""
+    ring, q = ps.ring, ps.ring_state
+    head, count = q[0], q[1]
+    mask = len(ring) - 1
+    edge = now - ps.window
+    while count > 0 and ring[head, 0] <= edge:
+        p = ring[head, 1]
+        head = (head + 1) & mask
+        count -= 1
+        ps.st[p, HIST] -= 1
+        k = heap_tier(ps.heaps, p)
+        if k >= 0:
+            _rekey(ps, k, p)
+    q[0] = head
+    q[1] = count
+
+
+@hot
+def _due(ps, now):
+    """Whether the window's oldest queued touch has expired at ``now`` (the cheap test that
+    keeps most hooks from calling ``_expire``)."""
+    q = ps.ring_state
+    return q[1] > 0 and ps.ring[q[0], 0] <= now - ps.window
+
+
+@hot
+def _window_add(ps, p, now):
+    q = ps.ring_state
+    tail = (q[0] + q[1]) & (len(ps.ring) - 1)
+    ps.ring[tail, 0] = now
+    ps.ring[tail, 1] = p
+    q[1] += 1
+
+
+@hot
+def _touch(ps, p, now):
+    """State update of an access or an insert into tier 0 (before the key is recomputed)."""
+    kind = ps.kind
+    st = ps.st
+    st[p, HIST] += 1
+    if kind == WINDOWED:
+        _window_add(ps, p, now)
+    elif kind == PREDICTIVE:
+        if st[p, AUX] < 0:
+            st[p, AUX] = now
+    st[p, LAST] = now
+
+
+@hot
+def pol_insert(ps, k, p, now):
+    """``p`` entered tier ``k`` at ``now`` (promotion, demotion, prefetch or write)."""
+    kind = ps.kind
+    if kind <= FIFO:
+        list_append(ps.lists, k, p)
+        return
+    if kind == WINDOWED and _due(ps, now):
+        _expire(ps, now)
+    if kind == BELADY:
+        if ps.page_at[now] == p:
+            ps.st[p, AUX] = ps.nu[now - ps.nu_base[0]]
+    elif k == 0:
+        if kind == REGRET:
+            e = ps.st[p, AUX]
+            if e >= 0:
+                if now - e <= ps.fp[HORIZON]:
+                    ps.fst[p, REGRET_F] = ps.fp[DECAY] * ps.fst[p, REGRET_F] + 1.0
+                ps.st[p, AUX] = -1
+        _touch(ps, p, now)
+    elif kind != PREDICTIVE:  # predictive's last_ref moves only on touches
+        ps.st[p, LAST] = now
+    _rekey(ps, k, p)
+
+
+@hot
+def pol_access(ps, k, p, now):
+    """``p``, resident in tier ``k``, was read or overwritten at ``now``."""
+    kind = ps.kind
+    if kind == LRU:
+        list_move_to_end(ps.lists, k, p)
+        return
+    if kind == FIFO:
+        return
+    if kind == BELADY:
+        ps.st[p, AUX] = ps.nu[now - ps.nu_base[0]]
+    else:
+        if kind == WINDOWED and _due(ps, now):
+            _expire(ps, now)
+        _touch(ps, p, now)
+    _rekey(ps, k, p)
+
+
+@hot
+def pol_remove(ps, k, p):
+    """``p`` left tier ``k`` without being a victim (it was promoted or overwritten)."""
+    if ps.kind <= FIFO:
+        list_unlink(ps.lists, p)
+    else:
+        heap_delete(ps.heaps, k, p)
+
+
+@hot
+def pol_evict(ps, k, now):
+    """Choose tier ``k``'s victim, drop it from the ordering and return it."""
+    kind = ps.kind
+    if kind <= FIFO:
+        return list_pop_oldest(ps.lists, k)
+    if kind == WINDOWED and _due(ps, now):
+        _expire(ps, now)
+    while True:  # the root may hold a stale (smaller) key: refresh it until the root is current
+        v, y1, y2 = heap_top(ps.heaps, k)
+        x1, x2 = _key(ps, v)
+        if x1 == y1 and pack(x2, v) == y2:
+            break
+        heap_refresh_top(ps.heaps, k, x1, x2)
+    heap_delete(ps.heaps, k, v)
+    if kind == LFU:
+        if k == ps.n_tiers - 1:
+            ps.st[v, HIST] = 0
+    elif kind == REGRET:
+        if k == 0:
+            ps.st[v, AUX] = now
+    return v

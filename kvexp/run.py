@@ -1,0 +1,96 @@
+"""From a composed config to a simulated run: instantiate each group, then replay the trace.
+
+Every group node names its code by ``_target_`` and ``hydra.utils.instantiate`` builds it; the
+parameter check runs first so a misspelt or mistyped parameter fails before any simulation with
+one line naming ``group.key``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any, Mapping, Sequence
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from kvexp.config import ConfigError, check_params
+from kvexp.engine import Observer, Result, Simulation
+from kvexp.policies.base import Policy
+from kvexp.prefetch.base import Prefetcher
+from kvexp.quant import QuantScheme
+from kvexp.tiers import Tier
+from kvexp.trace import Trace
+
+GROUPS = ("tiers", "workload", "policy", "prefetch", "quant")
+
+
+@dataclass
+class Parts:
+    """Everything one run needs, built from a config."""
+
+    tiers: tuple[Tier, ...]
+    trace: Trace
+    policy: Policy
+    prefetcher: Prefetcher
+    quant: QuantScheme
+
+
+def build_group(cfg: DictConfig, group: str) -> Any:
+    """Instantiate one group node, turning instantiate's wrapped errors into one line."""
+    node = cfg[group]
+    check_params(group, node)
+    try:
+        return instantiate(node, _convert_="all")
+    except InstantiationException as e:
+        cause = e.__cause__ or e
+        raise ConfigError(_name_key(group, node, str(cause).strip() or cause.__class__.__name__)) from cause
+
+
+def _name_key(group: str, node: DictConfig, message: str) -> str:
+    """Prefix a constructor's error with the config key it is about, when it does not say so."""
+    line = message.splitlines()[-1]
+    head = line.split(":", 1)[0]
+    if head == group or head.startswith(group + "."):
+        return line
+    if head in node:
+        return f"{group}.{line}"
+    return f"{group} ({node._target_}): {line}"
+
+
+def build(cfg: DictConfig) -> Parts:
+    """All parts of the run ``cfg`` describes; ConfigError names the offending key."""
+    built = {group: build_group(cfg, group) for group in GROUPS}
+    checks = {"tiers": tuple, "workload": Trace, "policy": Policy, "prefetch": Prefetcher, "quant": QuantScheme}
+    for group, kind in checks.items():
+        if not isinstance(built[group], kind):
+            raise ConfigError(f"{group}._target_: {cfg[group]._target_} gave a {type(built[group]).__name__}, "
+                              f"expected a {kind.__name__}")
+    return Parts(built["tiers"], built["workload"], built["policy"], built["prefetch"], built["quant"])
+
+
+def execute(parts: Parts, observers: Sequence[Observer] = (), every: int = 65536) -> Result:
+    """Replay the trace through the reference engine."""
+    sim = Simulation(parts.tiers, parts.policy, parts.prefetcher, parts.quant)
+    return sim.run(parts.trace, observers=observers, every=every)
+
+
+def option_name(choices: Mapping[str, Any], cfg: DictConfig, group: str) -> str:
+    """The option a group was chosen by; for a policy set without ``+policy=`` (the default
+    node), the name of its module, which by convention is the option's name."""
+    choice = choices.get(group)
+    if choice:
+        return str(choice)
+    target = str(cfg[group].get("_target_", "?"))
+    return target.rsplit(".", 2)[-2] if target.count(".") >= 2 else target
+
+
+def labels(cfg: DictConfig, choices: Mapping[str, Any]) -> dict[str, str]:
+    """The tags that name a run's choices (see kvexp.tracking for the schema)."""
+    tags = {f"kvexp.{g}": option_name(choices, cfg, g) for g in GROUPS}
+    for tag, group in (("kvexp.scenario", "scenario"), ("kvexp.arm", "ablation/arm"), ("kvexp.experiment", "experiment")):
+        if choices.get(group):
+            tags[tag] = str(choices[group])
+    if tags["kvexp.workload"] == "trace_file" and cfg.workload.get("path"):
+        tags["kvexp.trace"] = PurePath(str(cfg.workload.path)).name
+    return tags

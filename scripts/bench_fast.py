@@ -1,0 +1,237 @@
+"""Speed of the fast engine against the reference engine and libCacheSim, in one run.
+
+    python scripts/bench_fast.py                 # the full benchmark (several minutes)
+    python scripts/bench_fast.py --quick         # a small run (about a minute)
+
+Table 1: one Zipf(0.9) trace, 1M accesses over 100k pages. Rows "1 tier": unit-size pages
+(every page the same size), one tier holding 10% of the distinct pages, next to libCacheSim's
+LRU and Belady (``process_trace`` timed alone; writing its trace file is preparation) with
+their miss counts. Rows "4 tiers": the reference stack's latencies and bandwidths, pages of
+jittered byte sizes, tier 0 holding 10% of the distinct pages' bytes and the lower tiers the
+reference ratios, every policy with prefetch none, markov and stride. Fast runs time the whole
+``kvexp.fast.run`` call (Belady's next-use pass included), best of ``--repeat``; reference runs
+are timed once. Times are CPU seconds of this process (steadier than wall time on a shared
+machine). Then: time per access from 1e3 to 1e6 resident pages, bytes per access,
+peak memory of a 10M-access run, and compile / cached start-up times (fresh processes).
+Figures are for this simulator on this machine; they say nothing about an inference runtime.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import libcachesim as lcs
+import numpy as np
+
+import kvexp.fast
+from kvexp.crosscheck import write_oracle_general
+from kvexp.engine import Simulation
+from kvexp.policies.belady import Belady
+from kvexp.policies.cost_aware import CostAware
+from kvexp.policies.fifo import FIFO
+from kvexp.policies.heavy_hitter import HeavyHitter
+from kvexp.policies.lfu import LFU
+from kvexp.policies.lru import LRU
+from kvexp.policies.predictive import Predictive
+from kvexp.policies.regret_aware import RegretAware
+from kvexp.policies.windowed_recency import WindowedRecency
+from kvexp.prefetch.markov import MarkovPrefetch
+from kvexp.prefetch.stride import StridePrefetch
+from kvexp.quant import fp16
+from kvexp.tiers import Tier, reference_tiers
+from kvexp.workloads.synthetic import zipf
+
+POLICIES = {"lru": LRU, "fifo": FIFO, "belady": Belady, "lfu": LFU, "heavy_hitter": HeavyHitter,
+            "cost_aware": CostAware, "regret_aware": RegretAware, "windowed_recency": WindowedRecency,
+            "predictive": Predictive}
+PREFETCH = {"none": lambda: None, "markov": MarkovPrefetch, "stride": StridePrefetch}
+
+
+def best_time(fn, repeat: int) -> tuple[float, object]:
+    best, out = math.inf, None
+    for _ in range(repeat):
+        start = time.process_time()
+        out = fn()
+        best = min(best, time.process_time() - start)
+    return best, out
+
+
+def one_tier(trace, fraction: float) -> tuple[tuple[Tier, ...], int]:
+    """One tier holding ``fraction`` of the distinct pages (pages are of equal size here)."""
+    size = int(fp16().page_bytes(trace.pages.n_scalars[:1])[0])
+    pages = int(len(np.unique(trace.page)) * fraction)
+    return (Tier("tier0", pages * size, 0.02, 0.02, 80_000.0),), pages
+
+
+def four_tiers(trace, fraction: float) -> tuple[Tier, ...]:
+    """The reference stack rescaled so tier 0 holds ``fraction`` of the distinct pages' bytes."""
+    distinct = fp16().page_bytes(trace.pages.n_scalars)[np.unique(trace.page)]
+    return reference_tiers(fraction * int(distinct.sum()) / reference_tiers()[0].capacity_bytes)
+
+
+def libcachesim_row(path: Path, cache: type, capacity: int, n: int, objects: int, repeat: int) -> tuple[float, int]:
+    hashpower = max(4, math.ceil(math.log2(max(2, objects))) + 2)
+    best, ratio = math.inf, 0.0
+    for _ in range(repeat):
+        reader = lcs.TraceReader(str(path), lcs.TraceType.ORACLE_GENERAL_TRACE)
+        sim = cache(int(capacity), hashpower=hashpower)
+        start = time.process_time()
+        ratio, _ = sim.process_trace(reader)
+        best = min(best, time.process_time() - start)
+    return n / best, round(ratio * n)
+
+
+def rate(n: int, seconds: float) -> str:
+    return f"{n / seconds / 1e6:.2f}M"
+
+
+def speed_table(args: argparse.Namespace) -> None:
+    trace = zipf(n_pages=args.pages, length=args.length, seed=42)
+    n = len(trace)
+    rows = []
+    tiers, capacity = one_tier(trace, 0.10)
+    objects = len(np.unique(trace.page))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_oracle_general(trace, Path(tmp) / "zipf.oracleGeneral")
+        for name, cache in (("lru", lcs.LRU), ("belady", lcs.Belady)):
+            t_fast, res = best_time(lambda: kvexp.fast.run(trace, tiers, POLICIES[name]()), args.repeat)
+            t_ref = math.nan
+            if not args.no_reference:
+                t_ref, ref = best_time(lambda: Simulation(tiers, POLICIES[name]()).run(trace), 1)
+                assert ref.metrics == res.metrics, f"{name}: fast and reference metrics differ"
+            lcs_rate, lcs_misses = libcachesim_row(path, cache, capacity, n, objects, args.repeat)
+            rows.append(["1 tier, unit size", name, "none", f"{res.metrics['misses']:,}", rate(n, t_fast),
+                         rate(n, t_ref), f"{t_ref / t_fast:.0f}x", f"{lcs_rate / 1e6:.2f}M", f"{lcs_misses:,}"])
+    sized = zipf(n_pages=args.pages, length=args.length, seed=42, scalar_jitter=64)
+    tiers = four_tiers(sized, 0.10)
+    for name, policy in POLICIES.items():
+        for pf_name, prefetcher in PREFETCH.items():
+            t_fast, res = best_time(lambda: kvexp.fast.run(sized, tiers, policy(), prefetcher()), args.repeat)
+            t_ref = math.nan
+            if not args.no_reference:
+                t_ref, ref = best_time(lambda: Simulation(tiers, policy(), prefetcher()).run(sized), 1)
+                assert ref.metrics == res.metrics, f"{name}/{pf_name}: fast and reference metrics differ"
+            rows.append(["4 tiers, byte sizes", name, pf_name, f"{res.metrics['misses']:,}", rate(n, t_fast),
+                         rate(n, t_ref), f"{t_ref / t_fast:.0f}x", "", ""])
+            print(f"  {name}/{pf_name}: {rate(n, t_fast)}/s", file=sys.stderr, flush=True)
+    header = ["setup", "policy", "prefetch", "misses", "fast acc/s", "reference acc/s", "fast/ref",
+              "libCacheSim acc/s", "libCacheSim misses"]
+    print(f"\nZipf(0.9), {n:,} accesses over {args.pages:,} pages ({objects:,} distinct); "
+          f"fast best of {args.repeat}, reference once\n")
+    print(table(header, rows))
+
+
+def scaling_table(args: argparse.Namespace) -> None:
+    """ns per access with one tier holding R pages of a Zipf(0.9) trace over 10R pages."""
+    rows = []
+    for resident in args.resident:
+        trace = zipf(n_pages=10 * resident, length=args.scale_length, seed=7)
+        size = int(fp16().page_bytes(trace.pages.n_scalars[:1])[0])
+        tiers = (Tier("tier0", resident * size, 0.02, 0.02, 80_000.0),)
+        cells = [f"{resident:,}"]
+        for name in ("lru", "fifo", "belady", "lfu", "regret_aware"):
+            t, _ = best_time(lambda: kvexp.fast.run(trace, tiers, POLICIES[name]()), args.repeat)
+            cells.append(f"{t / len(trace) * 1e9:.0f}")
+        rows.append(cells)
+    print(f"\nTime per access (ns), one tier of R pages, Zipf(0.9) over 10R pages, {args.scale_length:,} accesses\n")
+    print(table(["resident pages R", "lru", "fifo", "belady", "lfu", "regret_aware"], rows))
+
+
+MEMORY_PROBE = """
+import resource, sys, time, tracemalloc
+import numpy as np
+import kvexp.fast
+from kvexp.policies.{module} import {cls}
+from kvexp.tiers import reference_tiers
+from kvexp.workloads.synthetic import zipf
+trace = zipf(n_pages=100_000, length={length}, seed=3, scalar_jitter=64)
+trace_bytes = trace.step.nbytes + trace.page.nbytes + trace.op.nbytes
+tiers = reference_tiers(0.1 * 4096 * 100_000 / 128_000)  # tier 0: about 10% of the pages
+kvexp.fast.run(zipf(n_pages=100, length=100), tiers, {cls}())  # load the compiled code first
+tracemalloc.start()
+start = time.process_time()
+kvexp.fast.run(trace, tiers, {cls}())
+seconds = time.process_time() - start
+peak = tracemalloc.get_traced_memory()[1]
+print(trace_bytes, peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, seconds)
+"""
+
+
+def memory_table(args: argparse.Namespace) -> None:
+    """Trace bytes per access and the peak memory of a 10M-access run, in fresh processes."""
+    rows = []
+    for module, cls in (("lru", "LRU"), ("belady", "Belady"), ("lfu", "LFU")):
+        code = MEMORY_PROBE.format(module=module, cls=cls, length=args.memory_length)
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+        trace_bytes, peak, rss, seconds = int(out[0]), int(out[1]), int(out[2]), float(out[3])
+        n = args.memory_length
+        rows.append([module, f"{trace_bytes / n:.1f}", f"{peak / n:.2f}", f"{peak / 2**20:.0f}",
+                     f"{rss / 2**20:.0f}", rate(n, seconds)])
+    print(f"\nMemory, {args.memory_length:,}-access Zipf(0.9) over 100k pages, four tiers as in table 1 "
+          "(run = tracemalloc peak of the kvexp.fast.run call: its state, next uses and served_by)\n")
+    print(table(["policy", "trace B/access", "run B/access", "run peak MiB", "process max RSS MiB", "acc/s"], rows))
+
+
+STARTUP_PROBE = """
+import time
+t0 = time.perf_counter()
+import kvexp.fast
+from kvexp.policies.lru import LRU
+from kvexp.prefetch.markov import MarkovPrefetch
+from kvexp.tiers import reference_tiers
+from kvexp.workloads.synthetic import rag_burst
+t1 = time.perf_counter()
+kvexp.fast.run(rag_burst(), reference_tiers(0.5), LRU(), MarkovPrefetch())
+print(t1 - t0, time.perf_counter() - t1)
+"""
+
+
+def startup_table(args: argparse.Namespace) -> None:
+    """First run with an empty numba cache (compiles), then the same with the cache filled."""
+    rows = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("first run (compiles, empty cache)", "cached start-up (fresh process)"):
+            start = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", STARTUP_PROBE], env=env, check=True, capture_output=True,
+                                 text=True).stdout.split()
+            rows.append([label, f"{float(out[0]):.2f}", f"{float(out[1]):.2f}", f"{time.perf_counter() - start:.2f}"])
+    print("\nStart-up (seconds; one small run of the engine in a new process)\n")
+    print(table(["case", "import", "first kvexp.fast.run", "whole process"], rows))
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "| " + " | ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--length", type=int, default=1_000_000)
+    ap.add_argument("--pages", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-reference", action="store_true", help="skip the (slow) Python engine runs")
+    ap.add_argument("--resident", type=int, nargs="+", default=[1_000, 10_000, 100_000, 1_000_000])
+    ap.add_argument("--scale-length", type=int, default=2_000_000)
+    ap.add_argument("--memory-length", type=int, default=10_000_000)
+    ap.add_argument("--quick", action="store_true", help="100k accesses, smaller scaling and memory runs")
+    args = ap.parse_args()
+    if args.quick:
+        args.length, args.scale_length, args.memory_length = 100_000, 200_000, 1_000_000
+        args.resident = [1_000, 10_000, 100_000]
+    kvexp.fast.run(zipf(n_pages=100, length=100), reference_tiers(), LRU())  # compile (or load) before timing
+    speed_table(args)
+    scaling_table(args)
+    memory_table(args)
+    startup_table(args)
+
+
+if __name__ == "__main__":
+    main()
