@@ -6,6 +6,7 @@ Hydra still exits non-zero and the sweep's parent run ends FAILED.
 """
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -20,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from kvexp import tracking
 from kvexp.config import Progress, register_schemas
 from kvexp.engine import Result
-from kvexp.run import build, execute, labels
+from kvexp.run import build, execute, labels, replicates
 from kvexp.timeline import ProgressBar, Timeline, observer_every
 
 
@@ -32,12 +33,15 @@ def human_bytes(n: float) -> str:
     return f"{n:.2f} GB"
 
 
-def run_name(tags: dict[str, str], cfg: DictConfig) -> str:
-    """A readable MLflow run name: policy (or ablation arm), workload, scenario or tiers, seed."""
+def run_name(tags: dict[str, str], cfg: DictConfig, overrides: list[str]) -> str:
+    """A readable MLflow run name: policy (or ablation arm) with its replicate values, workload,
+    scenario (or tiers-quant-prefetch) and seed."""
     seed = cfg.workload.get("seed")
-    parts = [tags.get("kvexp.arm") or tags["kvexp.policy"], tags["kvexp.workload"],
-             tags.get("kvexp.scenario") or f"{tags['kvexp.tiers']}-{tags['kvexp.quant']}-{tags['kvexp.prefetch']}"]
-    return "/".join(parts) + (f"/s{seed}" if seed is not None else "")
+    pairs = [o.split("=", 1) for o in overrides if not o.startswith("workload.seed=")]
+    varied = ",".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in pairs)
+    head = (tags.get("kvexp.arm") or tags["kvexp.policy"]) + (f"[{varied}]" if varied else "")
+    where = tags.get("kvexp.scenario") or f"{tags['kvexp.tiers']}-{tags['kvexp.quant']}-{tags['kvexp.prefetch']}"
+    return f"{head}/{tags['kvexp.workload']}/{where}" + (f"/s{seed}" if seed is not None else "")
 
 
 def show_progress(cfg: DictConfig, length: int, multirun: bool) -> bool:
@@ -62,12 +66,19 @@ def write_artifacts(folder: Path, cfg: DictConfig, result: Result | None, timeli
     return folder
 
 
+@functools.lru_cache(maxsize=4)
+def single_store(uri: str, experiment: str, artifact_root: str | None) -> tracking.Store:
+    """The store of a single run, opened once per process (replicates reuse it)."""
+    return tracking.open_store(uri, experiment, artifact_root)
+
+
 def record(cfg: DictConfig, hc: Any, tags: dict[str, str], start: float, result: Result | None,
-           timeline: Timeline, error: BaseException | None, multirun: bool) -> str:
+           timeline: Timeline, error: BaseException | None, multirun: bool, overrides: list[str], folder: Path) -> str:
     """Write the run to MLflow: as a child of the sweep's parent in a multirun, else on its own."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     uri = tracking.resolve_uri(cfg.tracking.uri, hc.runtime.cwd)
-    tags = {**tags, "kvexp.config_hash": tracking.config_hash(resolved), "kvexp.role": "child" if multirun else "single"}
+    tags = {**tags, "kvexp.config_hash": tracking.config_hash(resolved), "kvexp.role": "child" if multirun else "single",
+            "kvexp.overrides": " ".join([*hc.overrides.task, *(["~replicate", *overrides] if overrides else [])])[:5000]}
     if cfg.sweep:
         tags["kvexp.sweep"] = str(cfg.sweep)
     if multirun:
@@ -76,24 +87,26 @@ def record(cfg: DictConfig, hc: Any, tags: dict[str, str], start: float, result:
             raise ValueError(f"tracking.uri: {uri} differs from the sweep's {info['uri']}; it cannot be swept")
         store = tracking.store_for(info)
         tags.update({"mlflow.parentRunId": info["parent_run_id"], "kvexp.sweep": info["sweep"],
-                     "kvexp.job": str(hc.job.num), "kvexp.overrides": " ".join(hc.overrides.task)[:5000]})
+                     "kvexp.job": str(hc.job.num)})
     else:
-        store = tracking.open_store(uri, cfg.tracking.experiment, cfg.tracking.artifact_root)
+        store = single_store(uri, cfg.tracking.experiment, cfg.tracking.artifact_root)
     status = "FINISHED"
     if error is not None:
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
         tags["kvexp.error"] = f"{error.__class__.__name__}: {error}"[:5000]
-    name = run_name(tags, cfg)
+    name = run_name(tags, cfg, overrides)
     plot = cfg.tracking.plot if cfg.tracking.plot is not None else not multirun
-    folder = write_artifacts(Path(hc.runtime.output_dir) / "kvexp", cfg, result, timeline, name, plot)
+    write_artifacts(folder, cfg, result, timeline, name, plot)
     return tracking.record_run(store, name=name, start_s=start, tags=tags, params=tracking.run_params(resolved),
                                metrics=result.metrics if result else {}, artifacts=folder, status=status)
 
 
-def summary(tags: dict[str, str], m: dict[str, float], run_id: str | None, uri: str, seed: Any) -> str:
+def summary(tags: dict[str, str], m: dict[str, float], run_id: str | None, uri: str, seed: Any,
+            overrides: list[str]) -> str:
+    varied = f" [{' '.join(overrides)}]" if overrides else ""
     lines = [
         f"kvexp: {tags['kvexp.policy']} on {tags['kvexp.workload']} (seed {seed}), tiers {tags['kvexp.tiers']}, "
-        f"{tags['kvexp.quant']}, prefetch {tags['kvexp.prefetch']}",
+        f"{tags['kvexp.quant']}, prefetch {tags['kvexp.prefetch']}{varied}",
         f"  accesses     {m['accesses']:,.0f} ({m['reads']:,.0f} reads, {m['writes']:,.0f} writes)",
         f"  hit rate     {m['hit_rate']:.3f}",
         f"  misses       {m['misses']:,.0f} ({m['cold_misses']:,.0f} cold)",
@@ -105,19 +118,19 @@ def summary(tags: dict[str, str], m: dict[str, float], run_id: str | None, uri: 
     return "\n".join(lines)
 
 
-def sweep_line(num: int, name: str, m: dict[str, float] | None, run_id: str | None, error: BaseException | None) -> str:
+def sweep_line(num: str, name: str, m: dict[str, float] | None, run_id: str | None, error: BaseException | None) -> str:
     rid = run_id[:8] if run_id else "-"
     if error is not None:
-        return f"#{num:<4} FAILED   {name}: {error.__class__.__name__}: {str(error).splitlines()[0] if str(error) else ''} [{rid}]"
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        return f"#{num:<4} FAILED   {name}: {error.__class__.__name__}: {first_line} [{rid}]"
     return (f"#{num:<4} {name}: hit {m['hit_rate']:.3f}  misses {m['misses']:.0f}  "
             f"lat {m['avg_latency_ms']:.3f} ms  moved {human_bytes(m['bytes_moved'])} [{rid}]")
 
 
-def job(cfg: DictConfig) -> float:
-    """One Hydra job; returns the simulated average latency (a sweeper's objective)."""
-    hc = HydraConfig.get()
+def run_one(cfg: DictConfig, hc: Any, tags: dict[str, str], overrides: list[str], number: str,
+            folder: Path) -> tuple[Result | None, BaseException | None]:
+    """Build, simulate and record one run; report it (a summary, or one line in a sweep)."""
     multirun = hc.mode == RunMode.MULTIRUN
-    tags = labels(cfg, hc.runtime.choices)
     start = time.time()
     timeline, bar = Timeline(), None
     result: Result | None = None
@@ -130,7 +143,7 @@ def job(cfg: DictConfig) -> float:
             bar = ProgressBar(length, f"{tags['kvexp.policy']}/{tags['kvexp.workload']}")
             observers.append(bar)
         result = execute(parts, observers, observer_every(length, cfg.tracking.timeline_points))
-    except BaseException as e:  # recorded below, then re-raised
+    except BaseException as e:  # recorded below, then re-raised by the caller
         error = e
     finally:
         if bar is not None:
@@ -138,23 +151,49 @@ def job(cfg: DictConfig) -> float:
     run_id = None
     if cfg.tracking.enabled:
         try:
-            run_id = record(cfg, hc, tags, start, result, timeline, error, multirun)
+            run_id = record(cfg, hc, tags, start, result, timeline, error, multirun, overrides, folder)
         except Exception as track_error:
             if error is None:
                 raise
             print(f"kvexp: the failed run could not be recorded: {track_error}", file=sys.stderr)
     if multirun:
-        print(sweep_line(hc.job.num, run_name(tags, cfg), result.metrics if result else None, run_id, error), flush=True)
-    if error is not None:
-        if not multirun and isinstance(error, ValueError):  # bad input: one line, no traceback
-            print(f"kvexp: error: {error}", file=sys.stderr)
+        metrics = result.metrics if result else None
+        print(sweep_line(number, run_name(tags, cfg, overrides), metrics, run_id, error), flush=True)
+    elif result is not None:
+        uri = tracking.resolve_uri(cfg.tracking.uri, hc.runtime.cwd)
+        print(summary(tags, result.metrics, run_id, uri, cfg.workload.get("seed"), overrides))
+    return result, error
+
+
+def job(cfg: DictConfig) -> float:
+    """One Hydra job: one run, or one per combination of ``replicate`` values. Returns the mean
+    simulated average latency (an objective for optimizing sweepers)."""
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    tags = labels(cfg, hc.runtime.choices)
+    try:
+        runs = replicates(cfg)
+    except ValueError as e:
+        if multirun:
+            raise
+        print(f"kvexp: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    out = Path(hc.runtime.output_dir) / "kvexp"
+    num = str(hc.job.num) if multirun else "0"
+    outcomes = []
+    for i, (overrides, variant) in enumerate(runs):
+        many = len(runs) > 1
+        outcome = run_one(variant, hc, tags, overrides, f"{num}.{i}" if many else num, out / str(i) if many else out)
+        outcomes.append(outcome)
+        if isinstance(outcome[1], KeyboardInterrupt):
+            raise outcome[1]
+    errors = [e for _, e in outcomes if e is not None]
+    if errors:
+        if not multirun and isinstance(errors[0], ValueError):  # bad input: one line, no traceback
+            print(f"kvexp: error: {errors[0]}", file=sys.stderr)
             sys.exit(1)
-        raise error
-    assert result is not None
-    if not multirun:
-        print(summary(tags, result.metrics, run_id, tracking.resolve_uri(cfg.tracking.uri, hc.runtime.cwd),
-                      cfg.workload.get("seed")))
-    return float(result.metrics["avg_latency_ms"])
+        raise errors[0]
+    return sum(r.metrics["avg_latency_ms"] for r, _ in outcomes) / len(outcomes)
 
 
 # conf/ sits beside the package in the source tree (absolute: `python -m` would read a relative

@@ -23,16 +23,21 @@ def sweep_name(config: DictConfig) -> str:
 
 
 class TrackingCallback(Callback):
+    """Opens the sweep's tracking (store, experiment, parent run) before jobs start; closes it
+    when Hydra reports the multirun's end."""
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not config.tracking.enabled:
             return
         hydra_cfg = config.hydra
         cwd = hydra_cfg.runtime.cwd
         sweep_dir = Path(cwd) / str(hydra_cfg.sweep.dir)
-        sweeper_params = OmegaConf.to_container(hydra_cfg.sweeper.params, resolve=True) if hydra_cfg.sweeper.get("params") else {}
+        params = hydra_cfg.sweeper.get("params")
+        sweeper_params = OmegaConf.to_container(params, resolve=True) if params else {}
         tags = {
             "kvexp.overrides": " ".join(hydra_cfg.overrides.task)[:5000],
             "kvexp.sweep_params": json.dumps(sweeper_params)[:5000],
+            "kvexp.replicate": json.dumps(OmegaConf.to_container(config.replicate, resolve=True))[:5000],
             "kvexp.sweep_dir": str(sweep_dir),
         }
         uri = tracking.resolve_uri(config.tracking.uri, cwd)

@@ -81,6 +81,7 @@ class KvexpConfig:
     prefetch: Dict[str, Any] = MISSING
     policy: Dict[str, Any] = field(default_factory=lambda: {"_target_": "kvexp.policies.lru.LRU"})
     sweep: Optional[str] = None
+    replicate: Dict[str, Any] = field(default_factory=dict)
     tracking: TrackingConf = field(default_factory=TrackingConf)
     output: OutputConf = field(default_factory=OutputConf)
 

@@ -6,13 +6,15 @@ one line naming ``group.key``.
 """
 from __future__ import annotations
 
+import copy
+import itertools
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Mapping, Sequence
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from kvexp.config import ConfigError, check_params
 from kvexp.engine import Observer, Result, Simulation
@@ -73,6 +75,48 @@ def execute(parts: Parts, observers: Sequence[Observer] = (), every: int = 65536
     """Replay the trace through the reference engine."""
     sim = Simulation(parts.tiers, parts.policy, parts.prefetcher, parts.quant)
     return sim.run(parts.trace, observers=observers, every=every)
+
+
+def replicates(cfg: DictConfig) -> list[tuple[list[str], DictConfig]]:
+    """One (overrides, config) per combination of the value lists under ``replicate``.
+
+    ``replicate: {workload: {seed: [7, 42]}, policy: {regret_weight: [1.0, 6.0]}}`` makes one job
+    run four times, each with those keys set; ``~replicate`` plus the overrides returned
+    (``workload.seed=7``...), added to the job's own, compose that run alone. Without
+    ``replicate`` the job is one run. Only values
+    vary, never the config's structure, which is why this is cheaper than a Hydra job per run.
+    """
+    node = cfg.get("replicate")
+    if not node:
+        return [([], cfg)]
+    axes = flatten_lists(OmegaConf.to_container(node, resolve=True), "")
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"replicate.{key}: expected a non-empty list of values, got {values!r}")
+        if OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT:
+            raise ConfigError(f"replicate.{key}: '{key}' is not a key of the run's config")
+    runs = []
+    for combo in itertools.product(*axes.values()):
+        variant = copy.deepcopy(cfg)
+        with open_dict(variant):  # the run alone, as `~replicate key=value ...` would compose it
+            del variant["replicate"]
+        for key, value in zip(axes, combo):
+            OmegaConf.update(variant, key, value, merge=False)
+        runs.append(([f"{k}={v}" for k, v in zip(axes, combo)], variant))
+    return runs
+
+
+_ABSENT = object()
+
+
+def flatten_lists(node: Any, prefix: str) -> dict[str, Any]:
+    """Nested mappings down to their leaves (the value lists), keyed by dotted path."""
+    if not isinstance(node, dict):
+        return {prefix: node}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        out.update(flatten_lists(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
 
 
 def option_name(choices: Mapping[str, Any], cfg: DictConfig, group: str) -> str:

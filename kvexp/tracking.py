@@ -4,7 +4,7 @@ Schema (what reports and notebooks can rely on):
 - experiment ``tracking.experiment`` (default "kvexp"); store ``tracking.uri``, by default
   ``sqlite:///<launch dir>/mlflow.db`` with artifacts in ``<launch dir>/mlruns``;
 - params: the resolved config flattened with dotted keys (``policy.regret_weight``,
-  ``tiers.levels.0.capacity_bytes``), without the ``tracking``, ``output`` and ``sweep`` nodes;
+  ``tiers.levels.0.capacity_bytes``), without the ``tracking``, ``output``, ``sweep`` and ``replicate`` nodes;
 - tags: ``kvexp.policy/.workload/.tiers/.quant/.prefetch`` (option names), ``kvexp.scenario``,
   ``kvexp.arm`` and ``kvexp.experiment`` when chosen, ``kvexp.sweep`` (experiments set it; an
   ad-hoc multirun is "multirun"), ``kvexp.config_hash``, ``kvexp.role`` (single | parent |
@@ -36,7 +36,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.tracking import MlflowClient
 
 SWEEP_FILE = "kvexp-tracking.json"  # in the sweep dir: how jobs find the parent run
-NOT_PARAMS = ("tracking", "output", "sweep")  # config nodes that do not change results
+NOT_PARAMS = ("tracking", "output", "sweep", "replicate")  # config nodes that do not change results
 BATCH = 100  # MLflow accepts at most 100 params per log_batch call
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -249,7 +249,8 @@ def find_parent(store: Store, sweep: str) -> str:
     """The parent run id of ``sweep``: a run id itself, or the latest parent tagged with that name."""
     if RUN_ID.match(sweep):
         return sweep
-    runs = store.client.search_runs([store.experiment_id], f"tags.`kvexp.role` = 'parent' and tags.`kvexp.sweep` = '{sweep}'",
+    parents = f"tags.`kvexp.role` = 'parent' and tags.`kvexp.sweep` = '{sweep}'"
+    runs = store.client.search_runs([store.experiment_id], parents,
                                     order_by=["attributes.start_time DESC"], max_results=1)
     if not runs:
         raise LookupError(f"no sweep named '{sweep}' in experiment {store.experiment_id} of {store.uri}")
@@ -269,7 +270,8 @@ def runs_frame(runs: Iterable[Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sweep_runs(sweep: str, uri: str | None = None, experiment: str = "kvexp", cwd: str | Path = ".") -> tuple[str, pd.DataFrame]:
+def sweep_runs(sweep: str, uri: str | None = None, experiment: str = "kvexp",
+               cwd: str | Path = ".") -> tuple[str, pd.DataFrame]:
     """(parent run id, its children as a DataFrame) for a sweep name or parent run id."""
     uri = resolve_uri(uri, cwd)
     client = MlflowClient(uri)

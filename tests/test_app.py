@@ -2,6 +2,7 @@
 multiruns through the joblib launcher, and a failing job; plus the tracking schema helpers."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,15 +11,16 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+import kvexp
 from kvexp.engine import simulate
 from kvexp.policies.regret_aware import RegretAware
 from kvexp.quant import QuantScheme
 from kvexp.tiers import reference_tiers
 from kvexp.tracking import config_hash, flatten, sweep_runs
-from kvexp.workloads.synthetic import rag_burst
+from kvexp.workloads.synthetic import chat_continuation, rag_burst
 
 
-def kvexp(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, MlflowClient]:
+def run_kvexp(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, MlflowClient]:
     """Run the command in ``tmp_path`` with its store and Hydra folders inside ``tmp_path``."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cmd = [sys.executable, "-m", "kvexp", *args, f"tracking.uri={uri}",
@@ -32,7 +34,7 @@ def runs_by_experiment(client: MlflowClient) -> dict[str, list]:
 
 
 def test_single_run_is_tracked_with_params_metrics_and_config(tmp_path):
-    proc, client = kvexp(tmp_path, "+policy=regret_aware")
+    proc, client = run_kvexp(tmp_path, "+policy=regret_aware")
     assert proc.returncode == 0, proc.stderr
     runs = runs_by_experiment(client)
     assert runs.get("Default", []) == [] and len(runs["kvexp"]) == 1
@@ -57,7 +59,7 @@ def test_single_run_is_tracked_with_params_metrics_and_config(tmp_path):
 
 
 def test_multirun_of_four_jobs_nests_four_children_under_one_parent(tmp_path):
-    proc, client = kvexp(tmp_path, "-m", "+policy=lru,regret_aware", "workload=chat_continuation,rag_burst",
+    proc, client = run_kvexp(tmp_path, "-m", "+policy=lru,regret_aware", "workload=chat_continuation,rag_burst",
                          "hydra.launcher.n_jobs=2", "sweep=pair")
     assert proc.returncode == 0, proc.stderr
     runs = runs_by_experiment(client)
@@ -78,7 +80,7 @@ def test_multirun_of_four_jobs_nests_four_children_under_one_parent(tmp_path):
 
 def test_a_failing_job_fails_its_child_and_the_parent_only(tmp_path):
     # tier 0 at 1/1000 of 128 kB cannot hold a 4 kB page: the engine refuses that one job
-    proc, client = kvexp(tmp_path, "-m", "+policy=lru", "workload=chat_continuation", "tiers.scale=0.5,0.4,0.3,0.001",
+    proc, client = run_kvexp(tmp_path, "-m", "+policy=lru", "workload=chat_continuation", "tiers.scale=0.5,0.4,0.3,0.001",
                          "hydra.launcher.n_jobs=2")
     assert proc.returncode != 0
     runs = runs_by_experiment(client)["kvexp"]
@@ -90,12 +92,34 @@ def test_a_failing_job_fails_its_child_and_the_parent_only(tmp_path):
     assert not any(r.info.status == "RUNNING" for r in runs)
 
 
+def test_replicates_are_one_child_each_named_by_their_overrides(tmp_path):
+    # (that those overrides compose the same run alone is checked in test_config)
+    proc, client = run_kvexp(tmp_path, "-m", "+policy=lru,regret_aware", "workload=chat_continuation",
+                             "+replicate.workload.seed=[1,2]", "hydra.launcher.n_jobs=1")
+    assert proc.returncode == 0, proc.stderr
+    children = [r for r in runs_by_experiment(client)["kvexp"] if r.data.tags["kvexp.role"] == "child"]
+    got = {(r.data.tags["kvexp.policy"], r.data.params["workload.seed"]) for r in children}
+    assert len(children) == 4 and got == {(p, s) for p in ("lru", "regret_aware") for s in ("1", "2")}
+    child = next(r for r in children
+                 if r.data.tags["kvexp.policy"] == "regret_aware" and r.data.params["workload.seed"] == "2")
+    assert child.data.tags["kvexp.overrides"].endswith("~replicate workload.seed=2")
+    expected = simulate(chat_continuation(seed=2), reference_tiers(0.5), RegretAware(), None, QuantScheme("fp16", 2.0))
+    assert child.data.metrics["misses"] == expected["misses"]  # the replicate's seed reached the workload
+
+
 def test_bad_parameter_is_one_line_and_a_failed_run(tmp_path):
-    proc, client = kvexp(tmp_path, "+policy=regret_aware", "+policy.regret_wieght=3")
+    proc, client = run_kvexp(tmp_path, "+policy=regret_aware", "+policy.regret_wieght=3")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("kvexp: error: policy.regret_wieght: not a parameter")
     (run,) = runs_by_experiment(client)["kvexp"]
     assert run.info.status == "FAILED" and "regret_wieght" in run.data.tags["kvexp.error"]
+
+
+def test_only_the_tracking_module_imports_mlflow():
+    package = Path(kvexp.__file__).parent
+    importers = {p.relative_to(package).as_posix() for p in package.rglob("*.py")
+                 if re.search(r"^\s*(import|from)\s+mlflow\b", p.read_text(), re.MULTILINE)}
+    assert importers == {"tracking.py"}
 
 
 def test_flatten_uses_dotted_keys_and_list_indices():

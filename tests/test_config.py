@@ -19,7 +19,8 @@ from kvexp.engine import simulate
 from kvexp.policies.base import Policy
 from kvexp.prefetch.base import Prefetcher
 from kvexp.quant import QuantScheme
-from kvexp.run import build, build_group
+from kvexp.run import build, build_group, replicates
+from kvexp.tracking import config_hash
 from kvexp.tiers import REFERENCE_TIERS
 from kvexp.trace import Trace
 from kvexp.workloads.synthetic import chat_continuation
@@ -101,8 +102,9 @@ def test_every_option_composes_builds_and_simulates(hydra_ctx, tmp_path, group, 
     elif group == "quant":
         assert isinstance(obj, QuantScheme) and obj.name == option
         assert obj.bytes_per_scalar == BYTES_PER_SCALAR[option]
-    elif group == "workload":
-        assert isinstance(obj, Trace) and len(obj) == node.get("length", len(obj)) > 0
+    elif group == "workload":  # synthetic: `length` accesses; files: one read per page or block listed
+        rows = {"trace_file": 40, **{k: sum(len(r["hash_ids"]) for r in v) for k, v in REQUEST_TRACES.items()}}
+        assert isinstance(obj, Trace) and len(obj) == (node.length if "length" in node else rows[option])
     else:  # policy, prefetch: an instance of the named class carrying the configured parameters
         kind = Policy if group == "policy" else Prefetcher
         assert isinstance(obj, kind) and type(obj).__name__ == node._target_.rsplit(".", 1)[1]
@@ -139,8 +141,6 @@ def compose_job(axes_choice: dict[str, str], experiment: str):
 
 def test_regret_ablation_is_the_specified_198_run_grid(hydra_ctx):
     axes = sweep_axes(make(["+experiment=regret_ablation"], hydra=True))
-    assert np.prod([len(v) for v in axes.values()]) == 198
-    assert axes["workload.seed"] == ["7", "42", "91"]
     first = {k: v[0] for k, v in axes.items()}
     # scenarios: tiers scale, fp16, prefetch off
     for scenario, scale in (("medium", 1 / 3), ("constrained", 1 / 6)):
@@ -152,19 +152,41 @@ def test_regret_ablation_is_the_specified_198_run_grid(hydra_ctx):
     assert set(axes["+ablation/workload"]) == set(sizes)
     for name, (n_pages, length, extra) in sizes.items():
         cfg = compose_job({**first, "+ablation/workload": name}, "regret_ablation")
-        assert cfg.hydra.runtime.choices.workload == name and cfg.workload.seed == 7
+        assert cfg.hydra.runtime.choices.workload == name
         assert (cfg.workload.n_pages, cfg.workload.length) == (n_pages, length)
         assert all(cfg.workload[k] == v for k, v in extra.items())
-    grid = set()
-    policies = set()
+    # arms: each job runs its replicates; the runs of all arms form the specified grid
+    arms = {}
     for arm in axes["+ablation/arm"]:
-        cfg = compose_job({**first, "+ablation/arm": arm}, "regret_ablation")
-        policies.add(cfg.hydra.runtime.choices.policy)
-        if cfg.hydra.runtime.choices.policy == "regret_aware":
-            grid.add((cfg.policy.regret_weight, cfg.policy.regret_horizon))
-            assert cfg.policy.decay == 0.9  # untouched parameters keep their defaults
-    assert grid == set(itertools.product((1.0, 6.0, 12.0), (8, 24, 64)))
-    assert policies == {"lru", "cost_aware", "regret_aware"} and len(axes["+ablation/arm"]) == 11
+        runs = replicates(compose_job({**first, "+ablation/arm": arm}, "regret_ablation"))
+        arms[arm] = [(v.hydra.runtime.choices.policy, v.policy.get("regret_weight"), v.policy.get("regret_horizon"),
+                      v.workload.seed) for _, v in runs]
+    runs = [r for rs in arms.values() for r in rs]
+    seeds = (7, 42, 91)
+    expected = {("lru", None, None, s) for s in seeds} | {("cost_aware", None, None, s) for s in seeds} | {
+        ("regret_aware", w, h, s) for w, h, s in itertools.product((1.0, 6.0, 12.0), (8, 24, 64), seeds)}
+    assert len(runs) == len(set(runs)) == 33 and set(runs) == expected
+    jobs_per_arm = len(axes["+scenario"]) * len(axes["+ablation/workload"])
+    assert jobs_per_arm * len(runs) == 198
+
+
+def test_each_replicate_is_the_run_its_overrides_compose(hydra_ctx):
+    job = ["+experiment=regret_ablation", "+scenario=constrained", "+ablation/workload=periodic_reuse",
+           "+ablation/arm=regret_aware"]
+    runs = replicates(make(job))
+    assert len(runs) == 27
+    for overrides, variant in (runs[0], runs[13], runs[-1]):
+        alone = make([*job, "~replicate", *overrides])
+        assert OmegaConf.to_container(variant, resolve=True) == OmegaConf.to_container(alone, resolve=True)
+        assert config_hash(OmegaConf.to_container(variant)) == config_hash(OmegaConf.to_container(alone))
+    assert runs[13][0] == ["workload.seed=42", "policy.regret_weight=6.0", "policy.regret_horizon=24"]
+
+
+@pytest.mark.parametrize("replicate,message", [("+replicate.workload.sed=[1]", "replicate.workload.sed: 'workload.sed' is"),
+                                               ("+replicate.workload.seed=3", "expected a non-empty list")])
+def test_bad_replicates_are_one_line_errors(hydra_ctx, replicate, message):
+    with pytest.raises(ConfigError, match=message):
+        replicates(make([replicate]))
 
 
 def test_default_sweep_is_the_specified_grid(hydra_ctx):
@@ -184,7 +206,9 @@ def test_default_sweep_is_the_specified_grid(hydra_ctx):
         cfg = compose_job({**first, "+scenario": scenario}, "default_sweep")
         assert cfg.tiers.scale == pytest.approx(scale) and cfg.quant.name == quant
         assert cfg.prefetch._target_.endswith(prefetch)
-    assert np.prod([len(v) for v in axes.values()]) == 5 * 7 * 6 * len(axes["workload.seed"])
+    assert np.prod([len(v) for v in axes.values()]) == 5 * 7 * 6
+    runs = replicates(compose_job(first, "default_sweep"))
+    assert sorted(v.workload.seed for _, v in runs) == [7, 42, 91]  # 630 runs in all
 
 
 @pytest.mark.parametrize("override", ["tiers.scael=0.3", "tiers.scale=abc", "tracking.urii=x", "quant.bytes_per_scalar=two",

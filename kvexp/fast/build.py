@@ -49,7 +49,7 @@ def engine_state(tiers: Sequence[Tier], quant: QuantScheme, page_bytes: np.ndarr
     # sums (latency, recompute), then constants: hit, write per written row, tier-0 write (recompute)
     t0 = tiers[0]
     flt = [0.0, 0.0, float(t0.read_latency_ms) + dq, float(t0.write_latency_ms), float(t0.write_latency_ms)]
-    recompute = np.zeros(1) if recompute_ms is None else np.array([float(x) for x in recompute_ms], np.float64)
+    recompute = np.zeros(1) if recompute_ms is None else np.array(recompute_ms, np.float64)
     return EngineState(
         size=np.ascontiguousarray(page_bytes, dtype=np.int64),
         loc=np.full(n, -1, np.int8),
@@ -117,8 +117,8 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     )
 
 
-def prefetch_state(prefetcher, n_pages: int) -> PrefetchState:
+def prefetch_state(prefetcher, n_pages: int, n_reads: int) -> PrefetchState:
     kind = PREFETCH_KINDS[type(prefetcher)]
     degree = int(getattr(prefetcher, "degree", 0)) if kind != NONE else 0
     min_conf = int(prefetcher.min_confidence) if kind == MARKOV else 0
-    return new_prefetch(kind, max(degree, 1) if kind != NONE else 1, min_conf, n_pages)
+    return new_prefetch(kind, max(degree, 1) if kind != NONE else 1, min_conf, n_pages, n_reads)

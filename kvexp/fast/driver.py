@@ -27,13 +27,15 @@ def supports(policy: Policy, prefetcher: Prefetcher | None = None) -> bool:
     return type(policy) in POLICY_KINDS and type(prefetcher) in PREFETCH_KINDS
 
 
-def _check(trace: Trace, tiers: tuple[Tier, ...], quant: QuantScheme, page_bytes: np.ndarray,
+def _check(tiers: tuple[Tier, ...], quant: QuantScheme, page_bytes: np.ndarray,
            recompute_ms: Sequence[float] | None) -> None:
-    """The reference engine's input checks, with its messages."""
+    """The reference engine's input checks, in its order and with its messages."""
     if len(tiers) == 0:
         raise ValueError("tiers: expected at least one tier, got none")
-    if len(tiers) > 127:
-        raise ValueError(f"tiers: the fast engine handles at most 127 tiers, got {len(tiers)}")
+    if recompute_ms is not None:
+        bad = [p for p, ms in enumerate(recompute_ms) if not (ms >= 0 and math.isfinite(ms))]
+        if bad:
+            raise ValueError(f"recompute_ms: page {bad[0]}: expected a cost >= 0 ms, got {recompute_ms[bad[0]]!r}")
     biggest = int(page_bytes.max()) if len(page_bytes) else 0
     for t in tiers:
         if biggest > t.capacity_bytes:
@@ -41,12 +43,10 @@ def _check(trace: Trace, tiers: tuple[Tier, ...], quant: QuantScheme, page_bytes
                 f"tier '{t.name}': capacity_bytes {t.capacity_bytes} is smaller than the largest page "
                 f"({biggest} bytes under {quant.name}); expected every page to fit every tier"
             )
-    if recompute_ms is not None:
-        bad = [p for p, ms in enumerate(recompute_ms) if not (float(ms) >= 0 and math.isfinite(float(ms)))]
-        if bad:
-            raise ValueError(f"recompute_ms: page {bad[0]}: expected a cost >= 0 ms, got {recompute_ms[bad[0]]!r}")
     if recompute_ms is not None and len(recompute_ms) != len(page_bytes):
         raise ValueError(f"recompute_ms: expected one cost per page ({len(page_bytes)}), got {len(recompute_ms)}")
+    if len(tiers) > 127:
+        raise ValueError(f"tiers: the fast engine handles at most 127 tiers, got {len(tiers)}")
 
 
 def _counters(c: Counters, e: EngineState, done: int, writes: int) -> None:
@@ -86,15 +86,16 @@ def run(
             f"{type(prefetcher).__name__}; expected the built-in classes (use the reference engine)"
         )
     tiers, quant = tuple(tiers), quant or fp16()
+    recompute_ms = None if recompute_ms is None else [float(x) for x in recompute_ms]
     page_bytes = quant.page_bytes(trace.pages.n_scalars)
-    _check(trace, tiers, quant, page_bytes, recompute_ms)
+    _check(tiers, quant, page_bytes, recompute_ms)
     n, n_pages = len(trace), len(page_bytes)
     if n >= 2**31 - 1:
         raise ValueError(f"trace: the fast engine handles traces below 2**31 rows, got {n:,}")
     page = np.ascontiguousarray(trace.page, dtype=np.int32)
     op = np.ascontiguousarray(trace.op, dtype=np.uint8)
     e = engine_state(tiers, quant, page_bytes, recompute_ms)
-    pf = prefetch_state(prefetcher, n_pages)
+    pf = prefetch_state(prefetcher, n_pages, n)
     degree = pf.degree if PREFETCH_KINDS[type(prefetcher)] else 0
     every = max(1, int(every))
     stops = set(range(every, n, every)) | {n} if observers else {n}

@@ -6,9 +6,11 @@ An entry is 16 bytes: the primary at ``kf[2j]`` and ``secondary << 31 | page`` a
 where ``kf`` and ``ki`` view one buffer as float64 and int64 (secondaries are trace positions,
 below 2**31, so the packed pair orders like the tuple). Four children share one cache line.
 A page is resident in at most one tier, so one ``slot`` row per page, (position in its tier's
-heap, tier) or (-1, -1), serves every tier, and a re-key moves the page's entry in place
-instead of pushing a stale copy: the minimum is the same as the reference's lazy-deletion
-heap's, since keys are unique. Tier k's entries are ``off[k] .. off[k] + size[k] - 1``.
+heap, tier) or (-1, -1), serves every tier. Each page has exactly one entry; its stored key is
+never larger than the page's current key (``heap_set``), and the policy refreshes a stale root
+before taking it (``heap_top`` / ``heap_refresh_top``), so the page removed is the one with the
+smallest current key: the reference's lazy-deletion heap's choice, since keys are unique.
+Tier k's entries are ``off[k] .. off[k] + size[k] - 1``.
 """
 from __future__ import annotations
 

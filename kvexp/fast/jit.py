@@ -1,4 +1,4 @@
-"""The compile settings every fast-engine kernel uses.
+"""The compile settings every fast-engine kernel uses, and how their disk cache is keyed.
 
 ``cache=True`` writes machine code next to the sources (``__pycache__``), so only the first
 run on a machine compiles. ``_nrt=False`` compiles without numba's reference-counting
@@ -9,8 +9,56 @@ itself). For the same reason the per-access hooks are inlined into the loop (``h
 numba call passes every array of a state tuple as seven separate values. The numpy error
 model skips zero-division checks; no divisor can be zero (tier bandwidths are positive, the
 trace length is at least 1, gaps divide by hist - 1 >= 1).
+
+numba checks a cached function against its own source file only, but the loop inlines code
+from every module here; so the cache of a kernel in this package is stamped with all of the
+package's sources, and editing or upgrading any of them recompiles instead of loading stale
+machine code.
 """
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
 from numba import njit
+from numba.core import caching
+
+HERE = Path(__file__).resolve().parent
+
+
+def sources_digest() -> str:
+    """SHA-256 over this package's source files (names and contents)."""
+    h = hashlib.sha256()
+    for path in sorted(HERE.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+class _WholePackageStamp:
+    """Locator mixin: applies to functions defined in this package, stamped with all its sources."""
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if Path(py_file).resolve().parent != HERE:
+            return None
+        return super().from_function(py_func, py_file)
+
+    def get_source_stamp(self):
+        return sources_digest()
+
+
+def _stamp_whole_package() -> None:
+    """Put a whole-package-stamped variant before each of numba's file-backed cache locators."""
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+    backed = getattr(caching, "_SourceFileBackedLocatorMixin", None)
+    if impl is None or backed is None or any(c.__name__.startswith("KvexpFast") for c in impl._locator_classes):
+        return  # unknown numba layout (default per-file stamps), or already done
+    ours = [type(f"KvexpFast{c.__name__}", (_WholePackageStamp, c), {}) for c in impl._locator_classes
+            if issubclass(c, backed)]
+    impl._locator_classes = ours + list(impl._locator_classes)
+
+
+_stamp_whole_package()
 
 kernel = njit(cache=True, _nrt=False, error_model="numpy")
 hot = njit(cache=True, _nrt=False, error_model="numpy", inline="always")

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections import namedtuple
 
 from kvexp.fast.jit import hot, kernel
-from kvexp.fast.policies import pol_access, pol_evict, pol_insert, pol_remove
-from kvexp.fast.prefetch import MARKOV, NONE, candidates
+from kvexp.fast.memhint import prefetch_hint
+from kvexp.fast.policies import FIFO, WINDOWED, pol_access, pol_advance, pol_evict, pol_insert, pol_remove
+from kvexp.fast.prefetch import MARKOV, NONE, candidates, table_slot
 
 DEMAND, PREFETCH, WRITE = 0, 1, 2
 # Indices into EngineState.cnt and .flt.
@@ -104,6 +105,28 @@ def _move_in(e, ps, q, t, now, cause):
     return cost + _admit(e, ps, q, now, PREFETCH if cause == PREFETCH else DEMAND)
 
 
+AHEAD = 4  # rows between hinting a page's state into the cache and using it
+
+
+@hot
+def _hint(e, ps, pf, page, j):
+    """Start loading the state row ``j`` will touch: the page's engine and policy rows, and
+    the Markov table slot and successor row it will read (all known from the trace)."""
+    if j >= len(page):
+        return
+    q = page[j]
+    prefetch_hint(e.size, q)
+    if ps.kind <= FIFO:
+        prefetch_hint(ps.lists.nxt, q)
+    else:
+        prefetch_hint(ps.st, q)
+        prefetch_hint(ps.heaps.slot, q)
+    if pf.kind == MARKOV:
+        prefetch_hint(pf.top, q)
+        if j > 0:
+            prefetch_hint(pf.table, table_slot(pf, page[j - 1] * pf.n_pages + q))
+
+
 @kernel
 def run_span(start, stop, page, op, served_by, e, ps, pf):
     """Replay trace rows ``[start, stop)``; return the row reached.
@@ -119,6 +142,9 @@ def run_span(start, stop, page, op, served_by, e, ps, pf):
         if pf.kind == MARKOV and pf.fill[0] >= pf.fill[1]:
             e.flt[LATENCY] = lat
             return i
+        _hint(e, ps, pf, page, i + AHEAD)
+        if ps.kind == WINDOWED:
+            pol_advance(ps, i)
         p = page[i]
         t = loc[p]
         own = t != 0  # the row's own page must move into tier 0

@@ -62,8 +62,15 @@ def _rekey(ps, k, p):
 
 
 @kernel
-def _expire(ps, now):
-    """windowed_recency: drop touches at positions <= now - window, re-keying resident pages."""
+def pol_advance(ps, now):
+    """The trace reached row ``now``: called before the row's first hook, for windowed_recency
+    only (a call, not inlined, so the other policies' loop stays small).
+
+    Drop touches at positions <= now - window and re-key those pages. The
+    reference expires at every hook call; every row calls at least one hook and nothing
+    happens between the start of a row and its first hook, so expiring once per row, here,
+    leaves every hook call seeing the same state.
+    """
     ring, q = ps.ring, ps.ring_state
     head, count = q[0], q[1]
     mask = len(ring) - 1
@@ -78,14 +85,6 @@ def _expire(ps, now):
             _rekey(ps, k, p)
     q[0] = head
     q[1] = count
-
-
-@hot
-def _due(ps, now):
-    """Whether the window's oldest queued touch has expired at ``now`` (the cheap test that
-    keeps most hooks from calling ``_expire``)."""
-    q = ps.ring_state
-    return q[1] > 0 and ps.ring[q[0], 0] <= now - ps.window
 
 
 @hot
@@ -118,8 +117,6 @@ def pol_insert(ps, k, p, now):
     if kind <= FIFO:
         list_append(ps.lists, k, p)
         return
-    if kind == WINDOWED and _due(ps, now):
-        _expire(ps, now)
     if kind == BELADY:
         if ps.page_at[now] == p:
             ps.st[p, AUX] = ps.nu[now - ps.nu_base[0]]
@@ -148,8 +145,6 @@ def pol_access(ps, k, p, now):
     if kind == BELADY:
         ps.st[p, AUX] = ps.nu[now - ps.nu_base[0]]
     else:
-        if kind == WINDOWED and _due(ps, now):
-            _expire(ps, now)
         _touch(ps, p, now)
     _rekey(ps, k, p)
 
@@ -169,8 +164,6 @@ def pol_evict(ps, k, now):
     kind = ps.kind
     if kind <= FIFO:
         return list_pop_oldest(ps.lists, k)
-    if kind == WINDOWED and _due(ps, now):
-        _expire(ps, now)
     while True:  # the root may hold a stale (smaller) key: refresh it until the root is current
         v, y1, y2 = heap_top(ps.heaps, k)
         x1, x2 = _key(ps, v)

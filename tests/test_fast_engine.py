@@ -1,0 +1,182 @@
+"""The fast engine against the reference engine: identical results, or it is not used.
+
+Every comparison demands exact equality of the whole metrics dict (counts, and floats to the
+last bit: the kernel adds the same float terms in the same order as ``kvexp/engine.py``) and
+of the per-row ``served_by`` array. The cases cover every built-in policy x every synthetic
+workload x four tier stacks x prefetch none/markov/stride x fp16/int4, the other quant schemes
+and recompute mode on a subset, random traces with writes and uneven page sizes, observers,
+and a cross-check of the full-size Zipf trace against libCacheSim. Cold, the first test also
+pays numba's one-time compilation (about half a minute), cached on disk afterwards.
+"""
+from __future__ import annotations
+
+import itertools
+
+import libcachesim as lcs
+import numpy as np
+import pytest
+
+import kvexp.fast
+from kvexp.crosscheck import libcachesim_misses, write_oracle_general
+from kvexp.engine import Simulation
+from kvexp.policies.belady import Belady
+from kvexp.policies.cost_aware import CostAware
+from kvexp.policies.fifo import FIFO
+from kvexp.policies.heavy_hitter import HeavyHitter
+from kvexp.policies.lfu import LFU
+from kvexp.policies.lru import LRU
+from kvexp.policies.predictive import Predictive
+from kvexp.policies.priority import PriorityPolicy
+from kvexp.policies.regret_aware import RegretAware
+from kvexp.policies.windowed_recency import WindowedRecency
+from kvexp.prefetch.base import NoPrefetch, Prefetcher
+from kvexp.prefetch.markov import MarkovPrefetch
+from kvexp.prefetch.stride import StridePrefetch
+from kvexp.quant import fp8, fp16, int2, int4
+from kvexp.tiers import Tier, reference_tiers
+from kvexp.trace import PageTable, Trace
+from kvexp.workloads import synthetic
+
+POLICIES = {
+    "lru": LRU, "fifo": FIFO, "lfu": LFU, "heavy_hitter": HeavyHitter, "windowed_recency": WindowedRecency,
+    "cost_aware": CostAware, "predictive": Predictive, "regret_aware": RegretAware, "belady": Belady,
+}
+# Non-default parameters, so the kernels are shown to read them from the instances.
+VARIANTS = [
+    lambda: WindowedRecency(window_size=5), lambda: CostAware(freq_weight=0.5, recency_weight=3.0, size_penalty=2.0),
+    lambda: Predictive(unseen_gap=7.0), lambda: RegretAware(regret_horizon=8, regret_weight=2.0, freq_weight=0.5, decay=0.5),
+]
+WORKLOADS = ["chat_continuation", "rag_burst", "periodic_reuse", "long_tail_mix", "prefetch_friendly",
+             "adversarial_prefetch", "adversarial_burst", "mixed_locality"]
+STACKS = {
+    "reference/2": reference_tiers(1 / 2),
+    "reference/6": reference_tiers(1 / 6),
+    "one tier": (Tier("hbm", 40_000, 0.02, 0.02, 80_000.0),),
+    "two tiers": (Tier("hbm", 30_000, 0.02, 0.02, 80_000.0), Tier("dram", 60_000, 0.4, 0.35, 8_000.0)),
+}
+PREFETCHERS = {"none": lambda: None, "markov": MarkovPrefetch, "stride": StridePrefetch}
+
+
+def assert_same(trace: Trace, tiers, make_policy, make_prefetcher, quant, recompute_ms=None, label: str = "") -> dict:
+    """Run both engines on fresh instances; their results must be identical. Returns the metrics."""
+    ref = Simulation(tiers, make_policy(), make_prefetcher(), quant, recompute_ms).run(trace)
+    fast = kvexp.fast.run(trace, tiers, make_policy(), make_prefetcher(), quant, recompute_ms)
+    diff = {k: (ref.metrics[k], fast.metrics.get(k)) for k in ref.metrics if ref.metrics[k] != fast.metrics.get(k)}
+    assert not diff and ref.metrics.keys() == fast.metrics.keys(), f"{label}: reference vs fast {diff}"
+    assert np.array_equal(ref.served_by, fast.served_by), f"{label}: served_by differs"
+    assert fast.served_by.dtype == ref.served_by.dtype
+    return fast.metrics
+
+
+@pytest.mark.parametrize("workload", WORKLOADS)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_every_policy_workload_stack_prefetcher_matches_reference(policy, workload):
+    trace = getattr(synthetic, workload)()
+    moved = 0
+    for (stack, tiers), (pf, make_pf), quant in itertools.product(STACKS.items(), PREFETCHERS.items(), (fp16, int4)):
+        m = assert_same(trace, tiers, POLICIES[policy], make_pf, quant(), label=f"{policy}/{workload}/{stack}/{pf}/{quant.__name__}")
+        moved += m["demotions"] + m["drops"] + m["prefetch_requests"]
+    assert moved > 0  # the stacks are small enough that pages really move
+
+
+@pytest.mark.parametrize("make_policy", VARIANTS, ids=["window5", "cost_weights", "unseen_gap", "regret_params"])
+@pytest.mark.parametrize("quant", [fp8, int2])
+def test_policy_parameters_and_other_quant_schemes(make_policy, quant):
+    for workload, (stack, tiers) in itertools.product(WORKLOADS[:4], STACKS.items()):
+        for pf, make_pf in PREFETCHERS.items():
+            assert_same(getattr(synthetic, workload)(seed=1), tiers, make_policy, make_pf, quant(),
+                        label=f"{workload}/{stack}/{pf}")
+
+
+def random_trace(seed: int, n_pages: int = 40, length: int = 400, write_frac: float = 0.25) -> Trace:
+    """Skewed reads and writes over pages of uneven size (so one miss can evict several pages)."""
+    rng = np.random.default_rng(seed)
+    page = np.minimum(rng.geometric(0.08, length) - 1, n_pages - 1)
+    op = (rng.random(length) < write_frac).astype(np.uint8)
+    return Trace(np.arange(length), page, op, PageTable(rng.integers(300, 3000, n_pages)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_writes_uneven_sizes_and_recompute_match_reference(seed):
+    trace = random_trace(seed)
+    assert trace.op.any() and not trace.op.all()
+    recompute = np.random.default_rng(seed).random(len(trace.pages)) * 4.0
+    stacks = [reference_tiers(1 / 8),
+              (Tier("a", 9_000, 0.02, 0.02, 80_000.0), Tier("b", 12_000, 0.1, 0.1, 5_000.0), Tier("c", 14_000, 1.0, 1.0, 100.0))]
+    policies = list(POLICIES.values()) + VARIANTS
+    for make_policy, (pf, make_pf), tiers, rec in itertools.product(policies, PREFETCHERS.items(), stacks, (None, recompute)):
+        m = assert_same(trace, tiers, make_policy, make_pf, int4(), rec, label=f"{type(make_policy()).__name__}/{pf}/{rec is None}")
+        assert m["writes"] == int(trace.op.sum())
+        assert (m["recompute_ms"] > 0) == (rec is not None)
+
+
+def test_observers_see_the_same_counters():
+    trace = random_trace(7, length=300)
+    tiers = reference_tiers(1 / 8)
+    for make_policy in (LRU, Belady, WindowedRecency):
+        seen = {"ref": [], "fast": []}
+
+        def observer(key):
+            return lambda done, c: seen[key].append((done, c.latency_ms, c.reads, c.writes, list(c.served), c.drops))
+
+        Simulation(tiers, make_policy(), MarkovPrefetch()).run(trace, [observer("ref")], every=37)
+        kvexp.fast.run(trace, tiers, make_policy(), MarkovPrefetch(), observers=[observer("fast")], every=37)
+        assert seen["fast"] == seen["ref"]
+        assert [s[0] for s in seen["fast"]] == [*range(37, 300, 37), 300]
+
+
+def test_full_size_zipf_matches_libcachesim(tmp_path):
+    """The 1M-access Zipf(0.9) trace over 100k pages at 10% of the distinct pages, one tier:
+    the fast LRU and Belady miss exactly as often as libCacheSim's (an independent simulator)."""
+    trace = synthetic.zipf()
+    distinct = len(np.unique(trace.page))
+    slots = distinct // 10
+    tier = (Tier("only", slots * int(fp16().page_bytes(trace.pages.n_scalars[:1])[0]), 0.02, 0.02, 80_000.0),)
+    path = write_oracle_general(trace, tmp_path / "zipf.oracleGeneral")
+    for ours, theirs in ((LRU, lcs.LRU), (Belady, lcs.Belady)):
+        fast = kvexp.fast.run(trace, tier, ours()).metrics["misses"]
+        assert fast == libcachesim_misses(path, theirs, slots, len(trace), distinct), ours.__name__
+
+
+class MyLRU(LRU):
+    """A user's subclass: it may override any hook, so it must not be replaced by compiled code."""
+
+
+class Custom(PriorityPolicy):
+    def key(self, page: int, now: int) -> tuple:
+        return (-page, page)
+
+
+class MyStride(StridePrefetch):
+    pass
+
+
+def test_supports_only_the_exact_builtin_classes():
+    for make in POLICIES.values():
+        for pf in (None, Prefetcher(), NoPrefetch(), MarkovPrefetch(), StridePrefetch()):
+            assert kvexp.fast.supports(make(), pf)
+    assert not kvexp.fast.supports(MyLRU())
+    assert not kvexp.fast.supports(Custom())
+    assert not kvexp.fast.supports(LRU(), MyStride())
+    with pytest.raises(TypeError, match="MyLRU"):
+        kvexp.fast.run(synthetic.rag_burst(), reference_tiers(), MyLRU())
+
+
+def test_input_errors_match_the_reference():
+    trace = synthetic.rag_burst()
+    tiny = (Tier("tiny", 100, 0.02, 0.02, 80_000.0),)
+    for run in (lambda: Simulation(tiny, LRU()).run(trace), lambda: kvexp.fast.run(trace, tiny, LRU())):
+        with pytest.raises(ValueError, match="tier 'tiny': capacity_bytes 100 is smaller than the largest page"):
+            run()
+    with pytest.raises(ValueError, match=r"recompute_ms: expected one cost per page \(96\), got 3"):
+        kvexp.fast.run(trace, reference_tiers(), LRU(), recompute_ms=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="recompute_ms: page 1: expected a cost >= 0 ms"):
+        kvexp.fast.run(trace, reference_tiers(), LRU(), recompute_ms=[1.0, -2.0] + [0.0] * 94)
+
+
+def test_empty_trace():
+    trace = Trace(np.zeros(0), np.zeros(0), np.zeros(0), PageTable.uniform(3))
+    for make in POLICIES.values():
+        fast = kvexp.fast.run(trace, reference_tiers(), make(), MarkovPrefetch())
+        assert fast.metrics == Simulation(reference_tiers(), make(), MarkovPrefetch()).run(trace).metrics
+        assert len(fast.served_by) == 0
