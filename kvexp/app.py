@@ -2,21 +2,27 @@
 MLflow and says what happened (a short summary for one run, one line per run in a sweep).
 
 A failed job is recorded too (status FAILED, tag kvexp.error) before the error propagates, so
-Hydra still exits non-zero and the sweep's parent run ends FAILED.
+Hydra still exits non-zero and the sweep's parent run ends FAILED. Whatever fails, the user sees
+one line on stderr, ``kvexp: error: <what, naming the key, file or line>``; KVEXP_TRACEBACK=1
+(or HYDRA_FULL_ERROR=1) shows the Python traceback instead.
 """
 from __future__ import annotations
 
 import functools
 import json
+import os
+import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from kvexp import tracking
 from kvexp.config import Progress, register_schemas
@@ -75,7 +81,7 @@ def single_store(uri: str, experiment: str, artifact_root: str | None) -> tracki
 def record(cfg: DictConfig, hc: Any, tags: dict[str, str], start: float, result: Result | None,
            timeline: Timeline, error: BaseException | None, multirun: bool, overrides: list[str], folder: Path) -> str:
     """Write the run to MLflow: as a child of the sweep's parent in a multirun, else on its own."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     uri = tracking.resolve_uri(cfg.tracking.uri, hc.runtime.cwd)
     tags = {**tags, "kvexp.config_hash": tracking.config_hash(resolved), "kvexp.role": "child" if multirun else "single",
             "kvexp.overrides": " ".join([*hc.overrides.task, *(["~replicate", *overrides] if overrides else [])])[:5000]}
@@ -128,9 +134,15 @@ def sweep_line(num: str, name: str, m: dict[str, float] | None, run_id: str | No
 
 
 def run_one(cfg: DictConfig, hc: Any, tags: dict[str, str], overrides: list[str], number: str,
-            folder: Path) -> tuple[Result | None, BaseException | None]:
-    """Build, simulate and record one run; report it (a summary, or one line in a sweep)."""
+            folder: Path, skip: Mapping[str, dict]) -> tuple[dict | None, BaseException | None]:
+    """Build, simulate and record one run; report it (a summary, or one line in a sweep).
+    Returns its metrics (None if it failed) and its error. A run whose config hash is in
+    ``skip`` (already FINISHED: ``tracking.resume``) is not run again."""
     multirun = hc.mode == RunMode.MULTIRUN
+    done = skip.get(tracking.config_hash(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))) if skip else None
+    if done:
+        print(f"#{number:<4} skipped  {run_name(tags, cfg, overrides)}: FINISHED before [{done['run_id'][:8]}]", flush=True)
+        return {"avg_latency_ms": done.get("avg_latency_ms")}, None
     start = time.time()
     timeline, bar = Timeline(), None
     result: Result | None = None
@@ -162,7 +174,7 @@ def run_one(cfg: DictConfig, hc: Any, tags: dict[str, str], overrides: list[str]
     elif result is not None:
         uri = tracking.resolve_uri(cfg.tracking.uri, hc.runtime.cwd)
         print(summary(tags, result.metrics, run_id, uri, cfg.workload.get("seed"), overrides))
-    return result, error
+    return (result.metrics if result else None), error
 
 
 def job(cfg: DictConfig) -> float:
@@ -171,29 +183,93 @@ def job(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     tags = labels(cfg, hc.runtime.choices)
+    skip: dict[str, dict] = {}
     try:
         runs = replicates(cfg)
-    except ValueError as e:
+        if cfg.tracking.enabled and multirun:
+            skip = tracking.sweep_parent(Path(hc.runtime.cwd) / str(hc.sweep.dir)).get("skip", {})
+        elif cfg.tracking.enabled:  # open the store now: an unreachable one fails before simulating
+            single_store(tracking.resolve_uri(cfg.tracking.uri, hc.runtime.cwd), cfg.tracking.experiment,
+                         cfg.tracking.artifact_root)
+    except Exception as e:
         if multirun:
             raise
-        print(f"kvexp: error: {e}", file=sys.stderr)
-        sys.exit(1)
+        fail(e)
     out = Path(hc.runtime.output_dir) / "kvexp"
     num = str(hc.job.num) if multirun else "0"
     outcomes = []
     for i, (overrides, variant) in enumerate(runs):
         many = len(runs) > 1
-        outcome = run_one(variant, hc, tags, overrides, f"{num}.{i}" if many else num, out / str(i) if many else out)
+        outcome = run_one(variant, hc, tags, overrides, f"{num}.{i}" if many else num, out / str(i) if many else out,
+                          skip)
         outcomes.append(outcome)
         if isinstance(outcome[1], KeyboardInterrupt):
             raise outcome[1]
     errors = [e for _, e in outcomes if e is not None]
     if errors:
-        if not multirun and isinstance(errors[0], ValueError):  # bad input: one line, no traceback
-            print(f"kvexp: error: {errors[0]}", file=sys.stderr)
-            sys.exit(1)
+        if not multirun:
+            fail(errors[0])
         raise errors[0]
-    return sum(r.metrics["avg_latency_ms"] for r, _ in outcomes) / len(outcomes)
+    latencies = [m["avg_latency_ms"] for m, _ in outcomes if m and m.get("avg_latency_ms") is not None]
+    return sum(latencies) / len(latencies) if latencies else float("nan")
+
+
+def record_lost_job(sweep_config: DictConfig, reason: str) -> None:
+    """In the launching process: record a FAILED run for a job whose worker died before it could
+    record its own (see hydra_plugins.kvexp_launcher), with the job's config, so the sweep names
+    it and a resumed sweep runs it again."""
+    hc = sweep_config.hydra
+    cfg = OmegaConf.create(OmegaConf.to_container(sweep_config, resolve=False))
+    with open_dict(cfg):
+        del cfg["hydra"]
+    folder = Path(hc.runtime.cwd) / str(hc.sweep.dir) / str(hc.sweep.subdir) / "kvexp"
+    error = WorkerDied(reason)
+    record(cfg, hc, labels(cfg, hc.runtime.choices), time.time(), None, Timeline(), error, True, [], folder)
+    print(sweep_line(str(hc.job.num), run_name(labels(cfg, hc.runtime.choices), cfg, []), None, None, error), flush=True)
+
+
+class WorkerDied(RuntimeError):
+    """The process running a job ended without reporting back (killed, out of memory, crashed)."""
+
+
+# ---- errors: one line ----------------------------------------------------------------------
+def traceback_wanted() -> bool:
+    """KVEXP_TRACEBACK=1 asks for tracebacks (``cli`` sets it when the user set HYDRA_FULL_ERROR)."""
+    return os.environ.get("KVEXP_TRACEBACK", "") not in ("", "0")
+
+
+def error_line(error: BaseException) -> str:
+    """``error`` as one line that names the key, option, file or line at fault and what was
+    expected: kvexp's own messages already do; Hydra's and OmegaConf's are condensed."""
+    text = str(error)
+    if isinstance(error, MissingConfigException):
+        wanted = re.search(r"Could not find '([^']*)'", text)
+        options = re.findall(r"^\t(\S+)$", text.split("Config search path")[0], re.MULTILINE)
+        if wanted and "/" in wanted.group(1):
+            group, option = wanted.group(1).rsplit("/", 1)
+            return f"{group}: no option '{option}'; expected one of: {', '.join(options) or '(none)'}"
+    cause = error.__cause__
+    if isinstance(error, HydraException) and isinstance(cause, OmegaConfBaseException) and cause.full_key:
+        key = cause.full_key
+        if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+            known = list(cause.parent_node.keys()) if cause.parent_node is not None else []
+            return f"{key}: no such key; expected one of: {', '.join(map(str, known))} (a new key needs +{key}=...)"
+        return f"{key}: {str(cause).splitlines()[0]}"
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.filename}: cannot create or write ({error.strerror}); expected a writable folder or file"
+    lines = [line.strip() for line in text.split("Config search path")[0].splitlines() if line.strip()]
+    message = "; ".join(lines) or "(no message)"
+    if isinstance(error, (ValueError, LookupError, OSError, HydraException)):
+        return message
+    return f"{error.__class__.__name__}: {message}"
+
+
+def fail(error: BaseException) -> NoReturn:
+    """Report ``error`` in one line and exit 1 (or re-raise it when a traceback is wanted)."""
+    if traceback_wanted():
+        raise error
+    print(f"kvexp: error: {error_line(error)}", file=sys.stderr, flush=True)
+    sys.exit(1)
 
 
 # conf/ sits beside the package in the source tree (absolute: `python -m` would read a relative
@@ -203,14 +279,24 @@ main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="confi
 
 
 def cli() -> None:
-    """``python -m kvexp``: Hydra's command line, with the sweep's parent run closed however it ends."""
+    """``python -m kvexp``: Hydra's command line, with the sweep's parent run closed however it
+    ends, and any error reported in one line (``fail``)."""
     register_schemas()
-    failed = True
+    if os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0"):
+        os.environ["KVEXP_TRACEBACK"] = "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises its errors to us instead of printing them
     try:
         main()
-        failed = False
     except SystemExit as e:
-        failed = e.code not in (0, None)
+        tracking.close_sweep(failed=e.code not in (0, None))
         raise
-    finally:
-        tracking.close_sweep(failed=failed)
+    except Exception as e:
+        sweep_error = tracking.close_sweep(failed=True)
+        if sweep_error and not traceback_wanted():
+            print(f"kvexp: error: {sweep_error}", file=sys.stderr, flush=True)
+            sys.exit(1)
+        fail(e)
+    except BaseException:
+        tracking.close_sweep(failed=True)
+        raise
+    tracking.close_sweep(failed=False)

@@ -42,7 +42,7 @@ class TrackingCallback(Callback):
         }
         uri = tracking.resolve_uri(config.tracking.uri, cwd)
         tracking.open_sweep(uri, config.tracking.experiment, config.tracking.artifact_root, sweep_name(config),
-                            sweep_dir, tags)
+                            sweep_dir, tags, resume=config.tracking.resume)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         tracking.close_sweep(failed=False)

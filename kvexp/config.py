@@ -1,10 +1,11 @@
 """Typed schema of the primary config, and the parameter check for `_target_` groups.
 
 The schema (a dataclass stored in Hydra's ConfigStore as ``kvexp_schema``) types the parts whose
-shape is fixed: tiers, quant, tracking, output. Hydra then rejects a misspelt key or a value of
-the wrong type while composing, before any simulation. The policy, prefetch and workload groups
-have one shape per option, so they are open mappings here and ``check_params`` compares each
-against the signature of its ``_target_`` instead: same early failure, one line naming the key.
+shape is fixed: quant, engine, cold, tracking, output. Hydra then rejects a misspelt key or a
+value of the wrong type while composing, before any simulation. The tiers, policy, prefetch and
+workload groups have one shape per option (a list of levels, or a hardware preset's knobs), so
+they are open mappings here and ``check_params`` compares each against the signature of its
+``_target_`` instead: the same early failure, one line naming the key.
 """
 from __future__ import annotations
 
@@ -26,22 +27,6 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class TierConf:
-    name: str = MISSING
-    capacity_bytes: int = MISSING
-    read_latency_ms: float = MISSING
-    write_latency_ms: float = MISSING
-    bandwidth_bytes_per_ms: float = MISSING
-
-
-@dataclass
-class TiersConf:
-    _target_: str = "kvexp.tiers.build_tiers"
-    scale: float = 1.0
-    levels: List[TierConf] = MISSING
-
-
-@dataclass
 class QuantConf:
     _target_: str = "kvexp.quant.QuantScheme"
     name: str = MISSING
@@ -57,6 +42,18 @@ class TrackingConf:
     artifact_root: Optional[str] = None
     timeline_points: int = 100
     plot: Optional[bool] = None
+    resume: bool = False
+
+
+class EngineKind(Enum):
+    auto = "auto"          # the compiled engine where the policy and prefetcher have one
+    fast = "fast"          # the compiled engine, or an error if there is none
+    reference = "reference"  # the Python engine (the model's specification)
+
+
+class ColdMode(Enum):
+    load = "load"            # a block resident nowhere is loaded from the coldest tier
+    recompute = "recompute"  # ... is recomputed at the model's prefill rate (request traces)
 
 
 class Progress(Enum):
@@ -75,11 +72,13 @@ class OutputConf:
 class KvexpConfig:
     """One run: a trace from ``workload`` through ``tiers`` under ``policy`` and ``prefetch``."""
 
-    tiers: TiersConf = MISSING
+    tiers: Dict[str, Any] = MISSING
     workload: Dict[str, Any] = MISSING
     quant: QuantConf = MISSING
     prefetch: Dict[str, Any] = MISSING
     policy: Dict[str, Any] = field(default_factory=lambda: {"_target_": "kvexp.policies.lru.LRU"})
+    engine: EngineKind = EngineKind.auto
+    cold: ColdMode = ColdMode.load
     sweep: Optional[str] = None
     replicate: Dict[str, Any] = field(default_factory=dict)
     tracking: TrackingConf = field(default_factory=TrackingConf)

@@ -16,11 +16,15 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from kvexp.config import ConfigError, check_params
+import numpy as np
+
+from kvexp import fast
+from kvexp.config import ColdMode, ConfigError, EngineKind, check_params
 from kvexp.engine import Observer, Result, Simulation
 from kvexp.policies.base import Policy
 from kvexp.prefetch.base import Prefetcher
 from kvexp.quant import QuantScheme
+from kvexp.requests import page_recompute_ms, request_metrics
 from kvexp.tiers import Tier
 from kvexp.trace import Trace
 
@@ -36,6 +40,8 @@ class Parts:
     policy: Policy
     prefetcher: Prefetcher
     quant: QuantScheme
+    engine: EngineKind = EngineKind.auto
+    recompute_ms: np.ndarray | None = None  # per page, when cold blocks are recomputed
 
 
 def build_group(cfg: DictConfig, group: str) -> Any:
@@ -68,13 +74,33 @@ def build(cfg: DictConfig) -> Parts:
         if not isinstance(built[group], kind):
             raise ConfigError(f"{group}._target_: {cfg[group]._target_} gave a {type(built[group]).__name__}, "
                               f"expected a {kind.__name__}")
-    return Parts(built["tiers"], built["workload"], built["policy"], built["prefetch"], built["quant"])
+    parts = Parts(built["tiers"], built["workload"], built["policy"], built["prefetch"], built["quant"],
+                  EngineKind(cfg.get("engine", "auto")))
+    if ColdMode(cfg.get("cold", "load")) is ColdMode.recompute:
+        if parts.trace.meta.get("model") is None:
+            raise ConfigError(f"cold: 'recompute' needs a request trace read for a model (workload=mooncake or "
+                              f"bailian), but {parts.trace.source} has none; use cold=load")
+        parts.recompute_ms = page_recompute_ms(parts.trace)
+    if parts.engine is EngineKind.fast and not fast.supports(parts.policy, parts.prefetcher):
+        raise ConfigError(f"engine: 'fast' has no compiled path for {type(parts.policy).__name__} with "
+                          f"{type(parts.prefetcher).__name__}; use engine=auto or engine=reference")
+    return parts
 
 
 def execute(parts: Parts, observers: Sequence[Observer] = (), every: int = 65536) -> Result:
-    """Replay the trace through the reference engine."""
-    sim = Simulation(parts.tiers, parts.policy, parts.prefetcher, parts.quant)
-    return sim.run(parts.trace, observers=observers, every=every)
+    """Replay the trace: through the compiled engine when allowed and available (identical
+    results, see kvexp.fast), else the reference engine. Request traces get request-level
+    metrics (block and prefix hits, recompute) added to the run's metrics."""
+    compiled = parts.engine is not EngineKind.reference and fast.supports(parts.policy, parts.prefetcher)
+    if compiled:
+        result = fast.run(parts.trace, parts.tiers, parts.policy, parts.prefetcher, parts.quant,
+                          recompute_ms=parts.recompute_ms, observers=observers, every=every)
+    else:
+        sim = Simulation(parts.tiers, parts.policy, parts.prefetcher, parts.quant, recompute_ms=parts.recompute_ms)
+        result = sim.run(parts.trace, observers=observers, every=every)
+    if "tokens_per_block" in parts.trace.meta:
+        result.metrics.update(request_metrics(parts.trace, result.served_by))
+    return result
 
 
 def replicates(cfg: DictConfig) -> list[tuple[list[str], DictConfig]]:

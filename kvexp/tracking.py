@@ -14,16 +14,23 @@ Schema (what reports and notebooks can rely on):
 A multirun has one parent (role parent, tag kvexp.sweep) and one child per job carrying
 ``mlflow.parentRunId``. Runs are written once they end, so a crashed worker never leaves a
 child RUNNING; the parent is created before the workers start (``open_sweep``) and ended by
-``close_sweep`` in the launching process, FAILED if any child failed.
+``close_sweep`` in the launching process, FAILED if any child failed, naming the failed jobs
+(tag ``kvexp.failed_jobs``). A resumed sweep (``tracking.resume=true``) is a new parent with
+the same kvexp.sweep tag and ``kvexp.resumed_from`` = the parent it continues; ``sweep_runs``
+follows that chain and keeps one run per ``kvexp.config_hash`` (the latest FINISHED one).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
+import socket
 import sqlite3
 import time
+import urllib.parse
+import urllib.request
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +46,9 @@ SWEEP_FILE = "kvexp-tracking.json"  # in the sweep dir: how jobs find the parent
 NOT_PARAMS = ("tracking", "output", "sweep", "replicate")  # config nodes that do not change results
 BATCH = 100  # MLflow accepts at most 100 params per log_batch call
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+# MLflow announces the creation of a new SQLite store's tables at INFO level on stderr, which
+# would bury kvexp's own one-line messages.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -74,12 +84,16 @@ def open_store(uri: str, experiment: str, artifact_root: str | None = None) -> S
     fresh SQLite database race on creating its tables, and workers that create the same
     experiment at once can misfile runs into "Default".
     """
+    check_reachable(uri)
+    check_sqlite_folder(uri)
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)  # creates the tables of a new database
     use_wal(uri)
     if exp is None:
+        location = artifact_location(uri, artifact_root)
+        check_artifact_folder(location)
         try:
-            exp_id = client.create_experiment(experiment, artifact_location=artifact_location(uri, artifact_root))
+            exp_id = client.create_experiment(experiment, artifact_location=location)
         except MlflowException:  # created meanwhile by another process
             exp = client.get_experiment_by_name(experiment)
             if exp is None:
@@ -88,8 +102,53 @@ def open_store(uri: str, experiment: str, artifact_root: str | None = None) -> S
     elif exp.lifecycle_stage != "active":
         raise ValueError(f"tracking.experiment: '{experiment}' is deleted in {uri}; restore it or pick another name")
     else:
+        check_artifact_folder(exp.artifact_location)
         exp_id = exp.experiment_id
     return Store(client, uri, exp_id)
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail at once when an HTTP tracking server does not accept connections: MLflow's client
+    would retry for minutes, and only when the run is recorded, after its simulation."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise ConnectionError(f"tracking.uri: cannot reach an MLflow server at {uri} ({e.strerror or e}); "
+                              f"expected a running server, e.g. `mlflow server --port {port}`") from None
+
+
+def check_sqlite_folder(uri: str) -> None:
+    """An SQLite store's folder must exist and be writable (SQLite itself says only "unable to
+    open database file")."""
+    if not uri.startswith("sqlite:///") or ":memory:" in uri:
+        return
+    folder = Path(uri[len("sqlite:///"):]).parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        problem = "is not a writable folder" if folder.exists() else "does not exist"
+        raise ValueError(f"tracking.uri: {folder} {problem}; expected the SQLite database's folder to exist")
+
+
+def check_artifact_folder(location: str | None) -> None:
+    """A local artifact folder is created now, so an unwritable one fails before the simulation
+    rather than when the run's files are logged."""
+    if not location or not location.startswith("file:"):
+        return
+    folder = Path(urllib.request.url2pathname(urllib.parse.urlsplit(location).path))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        writable = os.access(folder, os.W_OK)
+    except OSError as e:
+        writable, reason = False, e.strerror
+    else:
+        reason = "not writable"
+    if not writable:
+        raise ValueError(f"tracking.artifact_root: cannot create or write the artifact folder {folder} ({reason}); "
+                         f"expected a writable folder")
 
 
 def use_wal(uri: str) -> None:
@@ -151,8 +210,11 @@ def record_run(
             client.log_batch(run_id, metrics=mlist[i:i + BATCH], params=plist[i:i + BATCH])
         if artifacts is not None:  # straight to the run's artifact store: no lookup of the run
             get_artifact_repository(run.info.artifact_uri, tracking_uri=store.uri).log_artifacts(str(artifacts))
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
+    except BaseException as e:  # the run ends FAILED, saying why, whatever stopped it
+        try:
+            client.set_tag(run_id, "kvexp.error", f"{e.__class__.__name__}: {e}"[:5000])
+        finally:
+            client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, status, end_time=int(time.time() * 1000))
     return run_id
@@ -165,31 +227,51 @@ class _Sweep:
     parent_run_id: str
     sweep_dir: Path
     started: float
+    info: dict
+    lost: dict  # job number -> why its worker died (noted by hydra_plugins.kvexp_launcher)
 
 
 _open_sweep: _Sweep | None = None
 
 
 def open_sweep(uri: str, experiment: str, artifact_root: str | None, name: str, sweep_dir: Path,
-               tags: Mapping[str, str]) -> str:
+               tags: Mapping[str, str], resume: bool = False) -> str:
     """In the launching process, before any job starts: open the store and the experiment,
     create the parent run and write the sweep file through which jobs find both. Returns the
-    parent run id; ``close_sweep`` ends it."""
+    parent run id; ``close_sweep`` ends it.
+
+    With ``resume``, the parent continues the latest sweep of the same name in the experiment
+    (tag kvexp.resumed_from), and the sweep file lists the config hashes that already have a
+    FINISHED run in that chain: jobs skip those runs (see ``sweep_parent``).
+    """
     global _open_sweep
     store = open_store(uri, experiment, artifact_root)
-    run = store.client.create_run(store.experiment_id, tags={**tags, "kvexp.role": "parent", "kvexp.sweep": name},
-                                  run_name=name)
-    _open_sweep = _Sweep(store, run.info.run_id, Path(sweep_dir), time.time())
-    info = {"uri": uri, "experiment_id": store.experiment_id, "parent_run_id": run.info.run_id, "sweep": name}
-    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
-    tmp = Path(sweep_dir) / (SWEEP_FILE + ".tmp")
-    tmp.write_text(json.dumps(info))
-    tmp.replace(Path(sweep_dir) / SWEEP_FILE)
+    tags = {**tags, "kvexp.role": "parent", "kvexp.sweep": name}
+    skip: dict[str, dict] = {}
+    previous = latest_parent(store, name) if resume else None
+    if previous:
+        tags["kvexp.resumed_from"] = previous
+        skip = finished_configs(store, resume_chain(store.client, previous))
+    run = store.client.create_run(store.experiment_id, tags=tags, run_name=name)
+    if resume:
+        store.client.log_metric(run.info.run_id, "n_resumed", len(skip))
+    info = {"uri": uri, "experiment_id": store.experiment_id, "parent_run_id": run.info.run_id, "sweep": name,
+            "skip": skip}
+    _open_sweep = _Sweep(store, run.info.run_id, Path(sweep_dir), time.time(), info, {})
+    write_sweep_file(Path(sweep_dir), info)
     return run.info.run_id
 
 
-def sweep_parent(sweep_dir: Path) -> dict[str, str]:
-    """In a job: what the launching process wrote (uri, experiment_id, parent_run_id, sweep)."""
+def write_sweep_file(sweep_dir: Path, info: Mapping[str, Any]) -> None:
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    tmp = sweep_dir / (SWEEP_FILE + ".tmp")
+    tmp.write_text(json.dumps(info))
+    tmp.replace(sweep_dir / SWEEP_FILE)  # atomic: a job never reads half a file
+
+
+def sweep_parent(sweep_dir: Path) -> dict[str, Any]:
+    """In a job: what the launching process wrote (uri, experiment_id, parent_run_id, sweep, and
+    skip: config hash -> {run_id, avg_latency_ms} of runs already FINISHED)."""
     path = Path(sweep_dir) / SWEEP_FILE
     if not path.exists():
         raise RuntimeError(f"{path} not found: a multirun job needs the kvexp tracking callback "
@@ -202,35 +284,106 @@ def store_for(info: Mapping[str, str]) -> Store:
     return Store(MlflowClient(info["uri"]), info["uri"], info["experiment_id"])
 
 
+def latest_parent(store: Store, sweep: str) -> str | None:
+    """The run id of the latest parent run tagged with ``sweep``, if any."""
+    runs = store.client.search_runs([store.experiment_id], _parents_named(sweep),
+                                    order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def _parents_named(sweep: str) -> str:
+    if "'" in sweep:
+        raise ValueError(f"sweep: {sweep!r} cannot contain a quote")
+    return f"tags.`kvexp.role` = 'parent' and tags.`kvexp.sweep` = '{sweep}'"
+
+
+def resume_chain(client: MlflowClient, parent_run_id: str) -> list[str]:
+    """``parent_run_id`` and the parents it resumed, newest first (tag kvexp.resumed_from)."""
+    chain = [parent_run_id]
+    while len(chain) < 1000:
+        previous = client.get_run(chain[-1]).data.tags.get("kvexp.resumed_from")
+        if not previous or previous in chain:
+            break
+        chain.append(previous)
+    return chain
+
+
+def finished_configs(store: Store, parents: Iterable[str]) -> dict[str, dict]:
+    """config hash -> {run_id, avg_latency_ms} of the FINISHED children of ``parents``."""
+    done: dict[str, dict] = {}
+    for parent in parents:
+        query = f"tags.`mlflow.parentRunId` = '{parent}' and attributes.status = 'FINISHED'"
+        for r in iter_runs(store.client, [store.experiment_id], query):
+            key = r.data.tags.get("kvexp.config_hash")
+            if key and key not in done:
+                done[key] = {"run_id": r.info.run_id, "avg_latency_ms": r.data.metrics.get("avg_latency_ms")}
+    return done
+
+
+def skip_finished_children() -> None:
+    """Add this sweep's own FINISHED runs to the sweep file's skip list, so jobs re-run after
+    their worker died (hydra_plugins.kvexp_launcher) do not record a run twice. In the
+    launching process."""
+    sweep = _open_sweep
+    if sweep is None:
+        return
+    sweep.info["skip"].update(finished_configs(sweep.store, [sweep.parent_run_id]))
+    write_sweep_file(sweep.sweep_dir, sweep.info)
+
+
+def note_lost_job(job: int, reason: str) -> None:
+    """Record, in the launching process, that job ``job`` died with its worker (it may have no run)."""
+    if _open_sweep is not None:
+        _open_sweep.lost[int(job)] = reason
+
+
 def close_sweep(failed: bool = False) -> str | None:
     """End the parent run of the multirun this process opened, if any: FAILED when the multirun
-    failed or any child did, else FINISHED. Safe to call twice; returns the final status."""
+    failed or any job did, else FINISHED. Returns the parent's error message when it FAILED
+    (naming the failed jobs), else None. Safe to call twice.
+
+    A child still RUNNING belonged to a worker that died while writing it: it is marked FAILED.
+    A config that FAILED once but has a FINISHED run (a job re-run after its worker died) counts
+    as finished.
+    """
     global _open_sweep
     sweep, _open_sweep = _open_sweep, None
     if sweep is None:
         return None
     client, run_id = sweep.store.client, sweep.parent_run_id
     children = list(iter_runs(client, [sweep.store.experiment_id], f"tags.`mlflow.parentRunId` = '{run_id}'"))
-    for r in children:  # a worker that died while writing its run
+    for r in children:
         if r.info.status == "RUNNING":
             client.set_tag(r.info.run_id, "kvexp.error", "the job ended before its run was complete")
             client.set_terminated(r.info.run_id, "FAILED")
-    n_failed = sum(r.info.status != "FINISHED" for r in children)
-    status = "FAILED" if failed or n_failed else "FINISHED"
+    finished = {r.data.tags.get("kvexp.config_hash") for r in children if r.info.status == "FINISHED"}
+    bad = [r for r in children if r.info.status != "FINISHED" and r.data.tags.get("kvexp.config_hash") not in finished]
+    errors = {int(r.data.tags["kvexp.job"]): r.data.tags.get("kvexp.error", r.info.status)
+              for r in sorted(bad, key=lambda r: r.info.start_time) if r.data.tags.get("kvexp.job", "").isdigit()}
+    errors = {**sweep.lost, **errors}
+    status = "FAILED" if failed or bad or errors else "FINISHED"
     now = int(time.time() * 1000)
-    error = f"{n_failed} of {len(children)} jobs failed" if n_failed else "the multirun failed (see its console output)"
+    error = None
+    if errors:
+        first = min(errors)
+        error = (f"sweep '{sweep.info['sweep']}': {len(errors)} job(s) failed ({', '.join(f'#{j}' for j in sorted(errors))}); "
+                 f"#{first}: {str(errors[first]).splitlines()[0][:300]}")
+    elif status == "FAILED":
+        error = f"sweep '{sweep.info['sweep']}' failed" + (f" ({len(bad)} runs failed)" if bad else " (see its console output)")
+    tags = [RunTag("kvexp.error", error), RunTag("kvexp.failed_jobs", ",".join(map(str, sorted(errors))))] if error else []
     try:
         client.log_batch(run_id, metrics=[
             Metric("n_runs", len(children), now, 0),
-            Metric("n_failed", n_failed, now, 0),
+            Metric("n_failed", len(bad), now, 0),
+            Metric("n_failed_jobs", len(errors), now, 0),
             Metric("wall_s", time.time() - sweep.started, now, 0),
-        ], tags=[RunTag("kvexp.error", error)] if status == "FAILED" else [])
+        ], tags=tags)
         multirun_yaml = sweep.sweep_dir / "multirun.yaml"
         if multirun_yaml.exists():
             client.log_artifact(run_id, str(multirun_yaml))
     finally:
         client.set_terminated(run_id, status)
-    return status
+    return error
 
 
 # ---- reading runs back (reports, notebooks) -----------------------------------------------
@@ -249,12 +402,10 @@ def find_parent(store: Store, sweep: str) -> str:
     """The parent run id of ``sweep``: a run id itself, or the latest parent tagged with that name."""
     if RUN_ID.match(sweep):
         return sweep
-    parents = f"tags.`kvexp.role` = 'parent' and tags.`kvexp.sweep` = '{sweep}'"
-    runs = store.client.search_runs([store.experiment_id], parents,
-                                    order_by=["attributes.start_time DESC"], max_results=1)
-    if not runs:
+    parent = latest_parent(store, sweep)
+    if parent is None:
         raise LookupError(f"no sweep named '{sweep}' in experiment {store.experiment_id} of {store.uri}")
-    return runs[0].info.run_id
+    return parent
 
 
 def runs_frame(runs: Iterable[Any]) -> pd.DataFrame:
@@ -272,7 +423,12 @@ def runs_frame(runs: Iterable[Any]) -> pd.DataFrame:
 
 def sweep_runs(sweep: str, uri: str | None = None, experiment: str = "kvexp",
                cwd: str | Path = ".") -> tuple[str, pd.DataFrame]:
-    """(parent run id, its children as a DataFrame) for a sweep name or parent run id."""
+    """(parent run id, its children as a DataFrame) for a sweep name or parent run id.
+
+    A resumed sweep's children include those of the sweeps it resumed (``resume_chain``); one
+    run is kept per configuration (``one_per_config``), so a report sees each configuration
+    once, also when a job was re-run after its worker died.
+    """
     uri = resolve_uri(uri, cwd)
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)  # creates the tables of a new database
@@ -281,8 +437,21 @@ def sweep_runs(sweep: str, uri: str | None = None, experiment: str = "kvexp",
         raise LookupError(f"no experiment '{experiment}' in {uri}")
     store = Store(client, uri, exp.experiment_id)
     parent = find_parent(store, sweep)
-    children = iter_runs(client, [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")
-    return parent, runs_frame(children)
+    chain = resume_chain(client, parent)
+    children = [r for p in chain for r in iter_runs(client, [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{p}'")]
+    return parent, one_per_config(runs_frame(children))
+
+
+def one_per_config(frame: pd.DataFrame) -> pd.DataFrame:
+    """One run per ``tags.kvexp.config_hash``: the latest FINISHED one, else the latest of any
+    status (runs without a hash are all kept), in start order."""
+    column = "tags.kvexp.config_hash"
+    if column not in frame or frame.empty:
+        return frame
+    ranked = frame.assign(_finished=frame["status"] == "FINISHED").sort_values(["_finished", "start_time"])
+    hashed = ranked[ranked[column].notna()].drop_duplicates(column, keep="last")
+    kept = pd.concat([hashed, ranked[ranked[column].isna()]]).drop(columns="_finished")
+    return kept.sort_values("start_time").reset_index(drop=True)
 
 
 def log_files(uri: str, run_id: str, paths: Iterable[Path], artifact_path: str | None = None) -> None:

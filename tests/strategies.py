@@ -118,13 +118,16 @@ def cases(
     quant = SCHEMES[draw(st.sampled_from(sorted(SCHEMES)))]()
     biggest = int(quant.page_bytes(np.array(scalars)).max())
 
-    hot = st.integers(0, min(n_pages, 4) - 1)  # a few hot pages give the tiers something to keep
-    page = hot | st.integers(0, n_pages - 1)
-    op = st.sampled_from([0, 0, 0, 1]) if writes and draw(st.booleans()) else st.just(0)
-    length = draw(st.integers(1, max_length))  # drawn first: plain lists stay short
-    rows = draw(st.lists(st.tuples(page, op), min_size=length, max_size=length))
-    pages, ops = [r[0] for r in rows], [r[1] for r in rows]
-    trace = Trace(np.arange(len(rows)), pages, ops, PageTable(np.array(scalars)))
+    # One byte per row (hypothesis draws and shrinks bytes far faster than tuples of choices):
+    # the low bit picks one of a few hot pages or any page, the rest the page id; with writes
+    # on, the top eighth of byte values are writes. Zero bytes shrink to reads of page 0.
+    writes = writes and draw(st.booleans())
+    hot = min(n_pages, 4)
+    length = draw(st.integers(1, max_length))
+    rows = draw(st.binary(min_size=length, max_size=length))
+    pages = [(b >> 1) % (hot if b & 1 else n_pages) for b in rows]
+    ops = [int(writes and b >= 0xE0) for b in rows]
+    trace = Trace(np.arange(length), pages, ops, PageTable(np.array(scalars)))
 
     n_tiers = draw(st.integers(1, max_tiers))
     reads = sorted(draw(st.lists(st.floats(0.0, 5.0), min_size=n_tiers, max_size=n_tiers)))

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 import kvexp
 from kvexp.config import ConfigError, register_schemas
+from kvexp import hardware
 from kvexp.engine import simulate
 from kvexp.policies.base import Policy
 from kvexp.prefetch.base import Prefetcher
@@ -92,7 +93,10 @@ def test_every_option_composes_builds_and_simulates(hydra_ctx, tmp_path, group, 
     cfg = make(small(group, option, tmp_path))
     node = cfg[group]
     obj = build_group(cfg, group)
-    if group == "tiers":
+    if group == "tiers" and "levels" not in node:  # a hardware preset: the function with the file's knobs
+        knobs = {k: v for k, v in node.items() if k != "_target_"}
+        assert obj == getattr(hardware, option)(**knobs)
+    elif group == "tiers":
         expected = [int(level.capacity_bytes * node.scale) for level in node.levels]
         assert [t.capacity_bytes for t in obj] == expected and [t.name for t in obj] == [lv.name for lv in node.levels]
         if option in SCALES:  # the reference hierarchy and its scaled scenarios
@@ -211,16 +215,15 @@ def test_default_sweep_is_the_specified_grid(hydra_ctx):
     assert sorted(v.workload.seed for _, v in runs) == [7, 42, 91]  # 630 runs in all
 
 
-@pytest.mark.parametrize("override", ["tiers.scael=0.3", "tiers.scale=abc", "tracking.urii=x", "quant.bytes_per_scalar=two",
-                                      "output.progress=sometimes", "policy.regret_weight=3"])
+@pytest.mark.parametrize("override", ["tiers.scael=0.3", "tracking.urii=x", "quant.bytes_per_scalar=two",
+                                      "output.progress=sometimes", "policy.regret_weight=3", "engine=quick",
+                                      "cold=never"])
 def test_typed_parts_reject_misspelt_keys_and_wrong_types_while_composing(hydra_ctx, override):
     with pytest.raises(ConfigCompositionException):
         make([override])
 
 
-@pytest.mark.parametrize("group,old,new", [("tiers/half", "scale:", "scael:"),
-                                           ("quant/int4", "bytes_per_scalar: 0.5", "bytes_per_scalar: half"),
-                                           ("tiers/reference", "capacity_bytes: 128000", "capacity: 128000"),
+@pytest.mark.parametrize("group,old,new", [("quant/int4", "bytes_per_scalar: 0.5", "bytes_per_scalar: half"),
                                            ("config", "timeline_points: 100", "timeline_point: 100")])
 def test_a_typo_in_a_config_file_fails_while_composing(tmp_path, group, old, new):
     conf = tmp_path / "conf"
@@ -238,6 +241,11 @@ def test_a_typo_in_a_config_file_fails_while_composing(tmp_path, group, old, new
 @pytest.mark.parametrize("overrides,message", [
     (["+policy=regret_aware", "+policy.regret_wieght=3"], "policy.regret_wieght: not a parameter"),
     (["+policy=regret_aware", "policy.regret_horizon=abc"], "policy.regret_horizon: expected an integer"),
+    # tiers options differ in shape (levels, or a hardware preset's knobs): checked when built
+    (["tiers.scale=abc"], "tiers.scale: expected a number"),
+    (["tiers=h100", "+tiers.kv_fractoin=0.3"], "tiers.kv_fractoin: not a parameter"),
+    (["tiers=reference", "tiers.levels.0.capacity_bytes=-1"], "capacity_bytes expected a number > 0"),
+    (["cold=recompute"], "cold: 'recompute' needs a request trace"),
     (["+workload.burts=3", "workload=adversarial_burst"], "workload.burts: not a parameter"),
     (["workload=trace_file"], "workload.path: no value given"),
     (["+policy=regret_aware", "policy.decay=0"], "policy.decay"),

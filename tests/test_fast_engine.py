@@ -17,6 +17,9 @@ import numpy as np
 import pytest
 
 import kvexp.fast
+import kvexp.fast.driver
+import kvexp.fast.nextuse
+import kvexp.fast.prefetch
 from kvexp.crosscheck import libcachesim_misses, write_oracle_general
 from kvexp.engine import Simulation
 from kvexp.policies.belady import Belady
@@ -55,6 +58,7 @@ STACKS = {
     "two tiers": (Tier("hbm", 30_000, 0.02, 0.02, 80_000.0), Tier("dram", 60_000, 0.4, 0.35, 8_000.0)),
 }
 PREFETCHERS = {"none": lambda: None, "markov": MarkovPrefetch, "stride": StridePrefetch}
+MARKOVS = {"markov": MarkovPrefetch, "markov(3, 3)": lambda: MarkovPrefetch(degree=3, min_confidence=3)}
 
 
 def assert_same(trace: Trace, tiers, make_policy, make_prefetcher, quant, recompute_ms=None, label: str = "") -> dict:
@@ -123,6 +127,24 @@ def test_observers_see_the_same_counters():
         kvexp.fast.run(trace, tiers, make_policy(), MarkovPrefetch(), observers=[observer("fast")], every=37)
         assert seen["fast"] == seen["ref"]
         assert [s[0] for s in seen["fast"]] == [*range(37, 300, 37), 300]
+
+
+def test_markov_table_growth_two_word_slots_and_next_use_chunks(monkeypatch):
+    """Paths the cases above never reach at their size: the Markov table growing from four
+    slots, in one-word and in two-word slots, and Belady's next uses rebuilt chunk by chunk."""
+    grown = []
+    real_grow = kvexp.fast.driver.grow
+    monkeypatch.setattr(kvexp.fast.driver, "grow", lambda pf: grown.append(len(pf.table)) or real_grow(pf))
+    monkeypatch.setattr(kvexp.fast.prefetch, "MAX_FIRST_SLOTS", 4)
+    monkeypatch.setattr(kvexp.fast.nextuse, "MIN_CHUNK", 16)
+    assert len(kvexp.fast.nextuse.chunk_starts(320, 96)) > 2  # more than one chunk
+    for packed_bits in (62, 0):
+        monkeypatch.setattr(kvexp.fast.prefetch, "PACKED_BITS", packed_bits)
+        for workload, make_policy, (pf, make_pf) in itertools.product(WORKLOADS, (LRU, Belady, LFU), MARKOVS.items()):
+            assert_same(getattr(synthetic, workload)(), reference_tiers(1 / 6), make_policy, make_pf, fp16(),
+                        label=f"{workload}/{make_policy.__name__}/{pf}/packed bits {packed_bits}")
+        assert len(grown) >= 6 * len(WORKLOADS)
+        grown.clear()
 
 
 def test_full_size_zipf_matches_libcachesim(tmp_path):

@@ -41,7 +41,7 @@ def test_notebook_compares_the_policies_of_a_sweep(tmp_path, monkeypatch):
     text = "\n".join(outputs(c) for c in code)
     assert "sweep multirun" in text and "4 child runs, 4 finished" in text
     # the means table holds every policy x workload with the hit rate MLflow has for that run
-    table = next(outputs(c) for c in code if "runs  hit_rate" in outputs(c))
+    table = next(outputs(c) for c in code if c.source.startswith("metrics = "))
     client = MlflowClient(uri)
     children = client.search_runs([client.get_experiment_by_name("kvexp").experiment_id], "tags.`kvexp.role` = 'child'")
     assert len(children) == 4

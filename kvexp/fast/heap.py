@@ -161,6 +161,12 @@ def heap_refresh_top(h, k, x1, x2):
 
 
 @hot
+def heap_root(h, k):
+    """The page at the root of tier k's heap (an arbitrary page when the heap is empty)."""
+    return h.ki[2 * h.off[k] + 1] & PAGE_MASK
+
+
+@hot
 def heap_tier(h, p):
     """The tier whose heap holds page p, or -1."""
     return h.slot[p, 1]

@@ -54,7 +54,7 @@ def _stamp_whole_package() -> None:
     if impl is None or backed is None or any(c.__name__.startswith("KvexpFast") for c in impl._locator_classes):
         return  # unknown numba layout (default per-file stamps), or already done
     ours = [type(f"KvexpFast{c.__name__}", (_WholePackageStamp, c), {}) for c in impl._locator_classes
-            if issubclass(c, backed)]
+            if issubclass(c, backed) and c.get_source_stamp is backed.get_source_stamp]
     impl._locator_classes = ours + list(impl._locator_classes)
 
 

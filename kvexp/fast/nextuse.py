@@ -17,9 +17,12 @@ import numpy as np
 from kvexp.fast.jit import kernel
 
 
+MIN_CHUNK = 4096  # rows
+
+
 def chunk_starts(n_rows: int, n_pages: int) -> np.ndarray:
     """Row where each chunk starts (first 0) followed by ``n_rows``."""
-    n_chunks = max(1, min(n_rows // 4096, round(math.sqrt(n_rows / max(n_pages, 1)))))
+    n_chunks = max(1, min(n_rows // MIN_CHUNK, round(math.sqrt(n_rows / max(n_pages, 1)))))
     return np.linspace(0, n_rows, n_chunks + 1).astype(np.int64)
 
 

@@ -6,6 +6,8 @@ policy chosen by ``ps.kind`` at run time, so one compiled engine serves every po
 the CPU predicts perfectly costs less than compiling nine engines). lru and fifo keep
 intrusive lists; the others keep indexed heaps keyed by the same tuples as the reference, the
 float components computed with the same operations in the same order, so ties resolve alike.
+A key that grows is recorded lazily (``heap_set``) and ``pol_evict`` re-keys a stale root before
+taking it, so the victim is always the page with the smallest current key, as in the reference.
 """
 from __future__ import annotations
 

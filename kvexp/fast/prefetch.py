@@ -25,6 +25,7 @@ NONE, STRIDE, MARKOV = range(3)
 PrefetchState = namedtuple("PrefetchState", "kind degree min_conf n_pages prev table fill top top_n buf")
 _FIB = np.uint64(0x9E3779B97F4A7C15)
 MAX_FIRST_SLOTS = 1 << 21  # up to this size the table starts big enough for every read
+PACKED_BITS = 62  # one-word slots when key + 1 and the count fit in this many bits
 
 
 def new_prefetch(kind: int, degree: int, min_conf: int, n_pages: int, n_reads: int) -> PrefetchState:
@@ -32,7 +33,7 @@ def new_prefetch(kind: int, degree: int, min_conf: int, n_pages: int, n_reads: i
     markov = kind == MARKOV
     rows = n_pages if markov else 1
     count_bits = max(n_reads, 1).bit_length()
-    packed = (n_pages * n_pages).bit_length() + count_bits <= 62
+    packed = (n_pages * n_pages).bit_length() + count_bits <= PACKED_BITS
     slots = 1 << max(2 * n_reads - 1, 1).bit_length() if markov else 1  # two slots per read at most
     table, fill = _table(min(slots, MAX_FIRST_SLOTS), 1 if packed else 2, count_bits if packed else 0)
     return PrefetchState(kind, degree, min_conf, n_pages, np.full(1, -1, np.int64), table, fill,
