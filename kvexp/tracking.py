@@ -460,3 +460,33 @@ def log_files(uri: str, run_id: str, paths: Iterable[Path], artifact_path: str |
     for path in paths:
         client.log_artifact(run_id, str(path), artifact_path)
 
+
+
+def record_curve(uri: str, experiment: str, curve: pd.DataFrame, params: Mapping[str, Any],
+                 files: Iterable[Path], sweep: str = "capacity_curve") -> str:
+    """Log a capacity curve as a sweep: a parent run (``kvexp.sweep``) holding ``params`` and the
+    files, and a child per policy whose ``hit_rate`` and ``misses`` are logged with step =
+    capacity, so MLflow's metric chart draws the curve. Returns the parent run id."""
+    store = open_store(uri, experiment)
+    client, now = store.client, int(time.time() * 1000)
+    base = {"kvexp.sweep": sweep}
+    plist = [Param(k, str(v)) for k, v in params.items()]
+    parent = client.create_run(store.experiment_id, tags={**base, "kvexp.role": "parent"}, run_name=sweep).info.run_id
+    status = "FAILED"
+    try:
+        client.log_batch(parent, params=plist)
+        for policy, rows in curve.groupby("policy", sort=True):
+            tags = {**base, "kvexp.role": "child", "kvexp.policy": str(policy), "mlflow.parentRunId": parent}
+            child = client.create_run(store.experiment_id, tags=tags, run_name=f"{sweep}/{policy}").info.run_id
+            metrics = [Metric(key, float(value), now, int(cap))
+                       for cap, rate, miss in zip(rows["capacity"], rows["hit_rate"], rows["misses"])
+                       for key, value in (("hit_rate", rate), ("misses", miss))]
+            for i in range(0, len(metrics), BATCH):
+                client.log_batch(child, metrics=metrics[i:i + BATCH], params=plist if i == 0 else [])
+            client.set_terminated(child, "FINISHED", end_time=int(time.time() * 1000))
+        for path in files:
+            client.log_artifact(parent, str(path))
+        status = "FINISHED"
+    finally:
+        client.set_terminated(parent, status, end_time=int(time.time() * 1000))
+    return parent

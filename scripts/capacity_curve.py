@@ -4,7 +4,10 @@
         --format mooncake --policies lru fifo belady --out outputs/curve
 
 Writes <out>/curve.csv (policy, capacity, hit_rate, misses, reads, method) and curve.png; with
---tier1-fractions also grid.csv for a two-tier hierarchy (tier-0 x tier-1 capacities).
+--tier1-fractions also grid.csv for a two-tier hierarchy (tier-0 x tier-1 capacities). The curve
+is logged to MLflow as a sweep (tag kvexp.sweep=capacity_curve: a parent with the files, a child
+per policy with hit_rate per capacity as the metric's step) in the app's default store
+(./mlflow.db) unless --uri names another or --no-track is given.
 Capacities are fractions of the distinct blocks; blocks are unit size, hits are block-level
 tier-0 hits, cold misses included. lru comes from one stack-distance pass (--simulate-lru
 runs the engine per capacity instead). A policy is a name under conf/policy/ (its _target_
@@ -22,6 +25,7 @@ import pandas as pd
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
+from kvexp import tracking
 from kvexp.curves import capacity_curve, lru_grid, plot_curves, simulated_grid
 from kvexp.policies.lru import LRU
 from kvexp.trace import Trace
@@ -63,6 +67,9 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=None)
     ap.add_argument("--simulate-lru", action="store_true", help="run the engine for lru too")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--uri", default=None, help="MLflow tracking URI (default: the app's, ./mlflow.db)")
+    ap.add_argument("--experiment", default="kvexp")
+    ap.add_argument("--no-track", action="store_true", help="do not log the curve to MLflow")
     args = ap.parse_args()
 
     trace = load(args)
@@ -87,6 +94,13 @@ def main() -> None:
         grid = pd.concat(frames, ignore_index=True)
         grid.to_csv(args.out / "grid.csv", index=False)
         print(f"two-tier grid: {len(grid)} rows -> {args.out}/grid.csv")
+    if not args.no_track:
+        uri = tracking.resolve_uri(args.uri, Path.cwd())
+        files = [args.out / "curve.csv", args.out / "curve.png"] + ([args.out / "grid.csv"] if args.tier1_fractions else [])
+        params = {"trace": Path(args.trace).name, "format": args.format, "policies": " ".join(args.policies),
+                  "fractions": " ".join(map(str, args.fractions)), "distinct_blocks": distinct, "accesses": len(trace)}
+        parent = tracking.record_curve(uri, args.experiment, curve, params, files)
+        print(f"mlflow: sweep capacity_curve, parent run {parent} in {uri}")
 
 
 if __name__ == "__main__":

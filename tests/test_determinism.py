@@ -136,8 +136,8 @@ def test_launchers_and_worker_counts_log_identical_metrics(tmp_path):
     assert len(expected) == 4
 
     for name, (proc, uri) in launched.items():
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, f"{name}: {err}"
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"{name}: {out[-3000:]}{err[-3000:]}"
         client = MlflowClient(uri)
         experiment = client.get_experiment_by_name("kvexp")
         children = client.search_runs([experiment.experiment_id], "tags.`kvexp.role` = 'child'")

@@ -11,6 +11,7 @@ pays numba's one-time compilation (about half a minute), cached on disk afterwar
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import libcachesim as lcs
 import numpy as np
@@ -22,6 +23,7 @@ import kvexp.fast.nextuse
 import kvexp.fast.prefetch
 from kvexp.crosscheck import libcachesim_misses, write_oracle_general
 from kvexp.engine import Simulation
+from kvexp.hardware import h100
 from kvexp.policies.belady import Belady
 from kvexp.policies.cost_aware import CostAware
 from kvexp.policies.fifo import FIFO
@@ -36,9 +38,11 @@ from kvexp.prefetch.base import NoPrefetch, Prefetcher
 from kvexp.prefetch.markov import MarkovPrefetch
 from kvexp.prefetch.stride import StridePrefetch
 from kvexp.quant import fp8, fp16, int2, int4
+from kvexp.requests import page_recompute_ms
 from kvexp.tiers import Tier, reference_tiers
 from kvexp.trace import PageTable, Trace
 from kvexp.workloads import synthetic
+from kvexp.workloads.jsonl import mooncake
 
 POLICIES = {
     "lru": LRU, "fifo": FIFO, "lfu": LFU, "heavy_hitter": HeavyHitter, "windowed_recency": WindowedRecency,
@@ -145,6 +149,21 @@ def test_markov_table_growth_two_word_slots_and_next_use_chunks(monkeypatch):
                         label=f"{workload}/{make_policy.__name__}/{pf}/packed bits {packed_bits}")
         assert len(grown) >= 6 * len(WORKLOADS)
         grown.clear()
+
+
+MOONCAKE = Path(__file__).resolve().parents[2] / "shared" / "traces" / "mooncake" / "synthetic_trace.jsonl"
+
+
+@pytest.mark.skipif(not MOONCAKE.is_file(), reason=f"shared Mooncake trace not found at {MOONCAKE}")
+def test_mooncake_request_trace_with_writes_and_recompute_matches_reference():
+    """A real request trace: 160 MiB llama3-70b blocks through the H100 node stack, output
+    blocks written, cold blocks recomputed at their per-page cost."""
+    trace = mooncake(MOONCAKE, model="llama3-70b", output_blocks=True, max_requests=1500)
+    assert trace.op.any()
+    recompute = page_recompute_ms(trace)
+    for make_policy, (pf, make_pf) in itertools.product((LRU, RegretAware, Belady), list(PREFETCHERS.items())[:2]):
+        m = assert_same(trace, h100(), make_policy, make_pf, fp16(), recompute, label=f"{make_policy.__name__}/{pf}")
+        assert m["demotions"] > 0 and m["cold_misses"] > 0
 
 
 def test_full_size_zipf_matches_libcachesim(tmp_path):

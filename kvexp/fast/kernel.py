@@ -116,7 +116,7 @@ AHEAD = 6  # rows between hinting a page's state into the cache and using it
 def _hint(e, ps, pf, page, j):
     """Start loading the state that row ``j`` will touch (its page's engine and policy rows,
     the Markov slot and successor row it will read; all known from the trace), and the state
-    of each tier's next victim."""
+    of tier 0's next victim."""
     if j >= len(page):
         return
     q = page[j]
@@ -125,17 +125,15 @@ def _hint(e, ps, pf, page, j):
     prefetch_hint(e.size, q)
     if ps.kind <= FIFO:
         prefetch_hint(ps.lists.link, q)
+        v = list_second_oldest(ps.lists, 0)
+        prefetch_hint(ps.lists.link, v)
+        prefetch_hint(e.size, v)
     else:
         prefetch_hint(ps.st, q)
         prefetch_hint(ps.heaps.slot, q)
-    for k in range(len(e.cap)):  # each tier's next victim
-        v = list_second_oldest(ps.lists, k) if ps.kind <= FIFO else heap_root(ps.heaps, k)
+        v = heap_root(ps.heaps, 0)
+        prefetch_hint(ps.st, v)
         prefetch_hint(e.size, v)
-        if ps.kind <= FIFO:
-            prefetch_hint(ps.lists.link, v)
-        else:
-            prefetch_hint(ps.st, v)
-            prefetch_hint(ps.heaps.slot, v)
     if pf.kind == MARKOV:
         prefetch_hint(pf.top, q)
         if j > 0:
