@@ -223,9 +223,9 @@ def record_lost_job(sweep_config: DictConfig, reason: str) -> None:
     with open_dict(cfg):
         del cfg["hydra"]
     folder = Path(hc.runtime.cwd) / str(hc.sweep.dir) / str(hc.sweep.subdir) / "kvexp"
-    error = WorkerDied(reason)
-    record(cfg, hc, labels(cfg, hc.runtime.choices), time.time(), None, Timeline(), error, True, [], folder)
-    print(sweep_line(str(hc.job.num), run_name(labels(cfg, hc.runtime.choices), cfg, []), None, None, error), flush=True)
+    error, tags = WorkerDied(reason), labels(cfg, hc.runtime.choices)
+    run_id = record(cfg, hc, tags, time.time(), None, Timeline(), error, True, [], folder)
+    print(sweep_line(str(hc.job.num), run_name(tags, cfg, []), None, run_id, error), flush=True)
 
 
 class WorkerDied(RuntimeError):
@@ -255,8 +255,9 @@ def error_line(error: BaseException) -> str:
             known = list(cause.parent_node.keys()) if cause.parent_node is not None else []
             return f"{key}: no such key; expected one of: {', '.join(map(str, known))} (a new key needs +{key}=...)"
         return f"{key}: {str(cause).splitlines()[0]}"
-    if isinstance(error, OSError) and error.filename:
-        return f"{error.filename}: cannot create or write ({error.strerror}); expected a writable folder or file"
+    if isinstance(error, OSError) and error.filename:  # Hydra creating or writing its output folders
+        return (f"{error.filename}: cannot create or write ({error.strerror}); expected a writable output folder "
+                f"(hydra.run.dir, hydra.sweep.dir)")
     lines = [line.strip() for line in text.split("Config search path")[0].splitlines() if line.strip()]
     message = "; ".join(lines) or "(no message)"
     if isinstance(error, (ValueError, LookupError, OSError, HydraException)):
@@ -291,8 +292,8 @@ def cli() -> None:
         tracking.close_sweep(failed=e.code not in (0, None))
         raise
     except Exception as e:
-        sweep_error = tracking.close_sweep(failed=True)
-        if sweep_error and not traceback_wanted():
+        sweep_error = tracking.close_sweep(failed=True, error=error_line(e))
+        if sweep_error and not traceback_wanted():  # names the failed jobs, if any
             print(f"kvexp: error: {sweep_error}", file=sys.stderr, flush=True)
             sys.exit(1)
         fail(e)

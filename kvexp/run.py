@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Mapping, Sequence
@@ -19,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 import numpy as np
 
 from kvexp import fast
-from kvexp.config import ColdMode, ConfigError, EngineKind, check_params
+from kvexp.config import HYDRA_KEYS, ColdMode, ConfigError, EngineKind, check_params
 from kvexp.engine import Observer, Result, Simulation
 from kvexp.policies.base import Policy
 from kvexp.prefetch.base import Prefetcher
@@ -29,6 +30,10 @@ from kvexp.tiers import Tier
 from kvexp.trace import Trace
 
 GROUPS = ("tiers", "workload", "policy", "prefetch", "quant")
+# engine=auto takes the compiled engine from this trace length on: below it the reference engine
+# finishes before the compiled one has loaded its cache (about a second per process; its first
+# compilation on a machine takes about half a minute). Results are identical either way.
+AUTO_FAST_MIN_ACCESSES = 50_000
 
 
 @dataclass
@@ -63,6 +68,13 @@ def _name_key(group: str, node: DictConfig, message: str) -> str:
         return line
     if head in node:
         return f"{group}.{line}"
+    tier = re.match(r"tier '([^']*)': (\w+) (.*)$", line)  # kvexp.tiers.Tier's own check
+    names = [str(level.get("name")) for level in node.get("levels") or [] if isinstance(level, DictConfig)]
+    if tier and tier.group(1) in names:
+        return f"{group}.levels.{names.index(tier.group(1))}.{tier.group(2)}: {tier.group(3)} (tier '{tier.group(1)}')"
+    for key, value in node.items():  # a message about a file names it first: say which key gave it
+        if isinstance(value, str) and key not in HYDRA_KEYS and value and line.startswith(str(PurePath(value)) + ":"):
+            return f"{group}.{key}: {line}"
     return f"{group} ({node._target_}): {line}"
 
 
@@ -88,10 +100,13 @@ def build(cfg: DictConfig) -> Parts:
 
 
 def execute(parts: Parts, observers: Sequence[Observer] = (), every: int = 65536) -> Result:
-    """Replay the trace: through the compiled engine when allowed and available (identical
-    results, see kvexp.fast), else the reference engine. Request traces get request-level
+    """Replay the trace: through the compiled engine when asked for, or under engine=auto for
+    traces of AUTO_FAST_MIN_ACCESSES or more, and available (identical results, see
+    kvexp.fast); else through the reference engine. Request traces get request-level
     metrics (block and prefix hits, recompute) added to the run's metrics."""
-    compiled = parts.engine is not EngineKind.reference and fast.supports(parts.policy, parts.prefetcher)
+    wanted = parts.engine is EngineKind.fast or (
+        parts.engine is EngineKind.auto and len(parts.trace) >= AUTO_FAST_MIN_ACCESSES)
+    compiled = wanted and fast.supports(parts.policy, parts.prefetcher)
     if compiled:
         result = fast.run(parts.trace, parts.tiers, parts.policy, parts.prefetcher, parts.quant,
                           recompute_ms=parts.recompute_ms, observers=observers, every=every)

@@ -337,10 +337,11 @@ def note_lost_job(job: int, reason: str) -> None:
         _open_sweep.lost[int(job)] = reason
 
 
-def close_sweep(failed: bool = False) -> str | None:
+def close_sweep(failed: bool = False, error: str | None = None) -> str | None:
     """End the parent run of the multirun this process opened, if any: FAILED when the multirun
-    failed or any job did, else FINISHED. Returns the parent's error message when it FAILED
-    (naming the failed jobs), else None. Safe to call twice.
+    failed (``error`` says why, if known) or any job did, else FINISHED. Returns the parent's
+    error message (tag kvexp.error, naming the failed jobs) when it FAILED, else None. Safe to
+    call twice.
 
     A child still RUNNING belonged to a worker that died while writing it: it is marked FAILED.
     A config that FAILED once but has a FINISHED run (a job re-run after its worker died) counts
@@ -352,24 +353,26 @@ def close_sweep(failed: bool = False) -> str | None:
         return None
     client, run_id = sweep.store.client, sweep.parent_run_id
     children = list(iter_runs(client, [sweep.store.experiment_id], f"tags.`mlflow.parentRunId` = '{run_id}'"))
+    unfinished = "the job ended before its run was complete"
     for r in children:
         if r.info.status == "RUNNING":
-            client.set_tag(r.info.run_id, "kvexp.error", "the job ended before its run was complete")
+            client.set_tag(r.info.run_id, "kvexp.error", unfinished)
             client.set_terminated(r.info.run_id, "FAILED")
     finished = {r.data.tags.get("kvexp.config_hash") for r in children if r.info.status == "FINISHED"}
     bad = [r for r in children if r.info.status != "FINISHED" and r.data.tags.get("kvexp.config_hash") not in finished]
-    errors = {int(r.data.tags["kvexp.job"]): r.data.tags.get("kvexp.error", r.info.status)
+    errors = {int(r.data.tags["kvexp.job"]): r.data.tags.get("kvexp.error", unfinished)
               for r in sorted(bad, key=lambda r: r.info.start_time) if r.data.tags.get("kvexp.job", "").isdigit()}
     errors = {**sweep.lost, **errors}
     status = "FAILED" if failed or bad or errors else "FINISHED"
     now = int(time.time() * 1000)
-    error = None
-    if errors:
+    if status == "FINISHED":
+        error = None
+    elif errors:
         first = min(errors)
         error = (f"sweep '{sweep.info['sweep']}': {len(errors)} job(s) failed ({', '.join(f'#{j}' for j in sorted(errors))}); "
                  f"#{first}: {str(errors[first]).splitlines()[0][:300]}")
-    elif status == "FAILED":
-        error = f"sweep '{sweep.info['sweep']}' failed" + (f" ({len(bad)} runs failed)" if bad else " (see its console output)")
+    else:
+        error = error or f"sweep '{sweep.info['sweep']}' failed" + (f" ({len(bad)} runs failed)" if bad else "")
     tags = [RunTag("kvexp.error", error), RunTag("kvexp.failed_jobs", ",".join(map(str, sorted(errors))))] if error else []
     try:
         client.log_batch(run_id, metrics=[

@@ -1,155 +1,275 @@
-"""Speed of the Python reference engine: accesses per second, per policy and against residency.
+"""Speed of the fast engine against the reference engine and libCacheSim, in one run.
 
-    python scripts/bench_engine.py            # 1M-access Zipf(0.9) over 100k pages, four tiers
-    python scripts/bench_engine.py --quick    # a small run (seconds)
+    python scripts/bench_engine.py                 # the full benchmark (several minutes)
+    python scripts/bench_engine.py --quick         # a small run (about a minute)
 
-Part 1 replays one Zipf trace through the reference four-tier stack (its latencies and
-bandwidths) with capacities re-sized to fractions of the distinct pages' bytes, once per
-policy with prefetch off, and for lru also with the markov prefetcher. Part 2 times lru per
-access with tier 0 sized to hold 1e3, 1e4 and 1e5 pages: one untimed pass over four times that
-many pages fills every tier, then uniform reads over them keep the tiers full; a hot path that
-never scans resident pages keeps the time per access flat. Every metric is computed in every
-run. Times are CPU seconds of this process (steadier than wall time on a shared machine) for
-this simulator on this machine; they say nothing about an inference runtime.
+Table 1: one Zipf(0.9) trace, 1M accesses over 100k pages. Rows "1 tier": unit-size pages
+(every page the same size), one tier holding 10% of the distinct pages, next to libCacheSim's
+LRU and Belady (``process_trace`` timed alone; writing its trace file is preparation) with
+their miss counts. Rows "4 tiers": the reference stack's latencies and bandwidths, pages of
+jittered byte sizes, tier 0 holding 10% of the distinct pages' bytes and the lower tiers the
+reference ratios, every policy with prefetch none, markov and stride. Fast runs time the whole
+``kvexp.fast.run`` call (Belady's next-use pass included), best of ``--repeat``; reference runs
+are timed once. Times are CPU seconds of this process (steadier than wall time on a shared
+machine). "moves/access" counts fetches into tier 0, prefetches, demotions and drops per access:
+the work a run does. Then: steady-state time per access from 1e3 to 1e6 resident pages (next to
+libCacheSim's LRU on the same traces), trace and run bytes per access with the peak memory of a
+10M-access run, and first-run compile and cached start-up times (fresh processes).
+Figures are for this simulator on this machine; they say nothing about an inference runtime.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
+import math
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
+import libcachesim as lcs
 import numpy as np
 
+import kvexp.fast
+from kvexp.crosscheck import write_oracle_general
 from kvexp.engine import Simulation
+from kvexp.policies.belady import Belady
+from kvexp.policies.cost_aware import CostAware
+from kvexp.policies.fifo import FIFO
+from kvexp.policies.heavy_hitter import HeavyHitter
+from kvexp.policies.lfu import LFU
+from kvexp.policies.lru import LRU
+from kvexp.policies.predictive import Predictive
+from kvexp.policies.regret_aware import RegretAware
+from kvexp.policies.windowed_recency import WindowedRecency
 from kvexp.prefetch.markov import MarkovPrefetch
+from kvexp.prefetch.stride import StridePrefetch
 from kvexp.quant import fp16
 from kvexp.tiers import Tier, reference_tiers
 from kvexp.trace import PageTable, Trace
 from kvexp.workloads.synthetic import zipf
 
-POLICIES = {  # module under kvexp.policies -> class
-    "lru": "LRU", "fifo": "FIFO", "lfu": "LFU", "heavy_hitter": "HeavyHitter",
-    "windowed_recency": "WindowedRecency", "cost_aware": "CostAware", "predictive": "Predictive",
-    "regret_aware": "RegretAware", "belady": "Belady",
-}
+POLICIES = {"lru": LRU, "fifo": FIFO, "belady": Belady, "lfu": LFU, "heavy_hitter": HeavyHitter,
+            "cost_aware": CostAware, "regret_aware": RegretAware, "windowed_recency": WindowedRecency,
+            "predictive": Predictive}
+PREFETCH = {"none": lambda: None, "markov": MarkovPrefetch, "stride": StridePrefetch}
+SCALING_POLICIES = ["lru", "fifo", "belady", "lfu", "regret_aware", "windowed_recency"]
 
 
-def policy_class(name: str) -> type | None:
-    """The policy class, or None when its module is not there (yet)."""
-    try:
-        module = importlib.import_module(f"kvexp.policies.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"kvexp.policies.{name}":
-            raise
-        return None
-    return getattr(module, POLICIES[name])
-
-
-def sized_tiers(page_bytes: np.ndarray, fractions: list[float]) -> list[Tier]:
-    """The reference stack's costs with capacity k = fractions[k] of ``page_bytes.sum()``."""
-    total = int(page_bytes.sum())
-    return [Tier(t.name, max(int(total * f), int(page_bytes.max())), t.read_latency_ms, t.write_latency_ms,
-                 t.bandwidth_bytes_per_ms) for t, f in zip(reference_tiers(), fractions)]
-
-
-def timed(trace: Trace, tiers: list[Tier], policy, prefetcher=None, repeat: int = 1) -> tuple[float, dict]:
-    """Best CPU time over ``repeat`` runs, and the metrics."""
-    best, metrics = float("inf"), {}
+def best_time(fn, repeat: int) -> tuple[float, object]:
+    best, out = math.inf, None
     for _ in range(repeat):
-        sim = Simulation(tiers, policy, prefetcher)
         start = time.process_time()
-        metrics = sim.run(trace).metrics
+        out = fn()
         best = min(best, time.process_time() - start)
-    return best, metrics
+    return best, out
 
 
-def row(cells: list[str], widths: list[int]) -> str:
-    return "| " + " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+def one_tier(trace, fraction: float) -> tuple[tuple[Tier, ...], int]:
+    """One tier holding ``fraction`` of the distinct pages (pages are of equal size here)."""
+    size = int(fp16().page_bytes(trace.pages.n_scalars[:1])[0])
+    pages = int(len(np.unique(trace.page)) * fraction)
+    return (Tier("tier0", pages * size, 0.02, 0.02, 80_000.0),), pages
+
+
+def four_tiers(trace, fraction: float) -> tuple[Tier, ...]:
+    """The reference stack rescaled so tier 0 holds ``fraction`` of the distinct pages' bytes."""
+    distinct = fp16().page_bytes(trace.pages.n_scalars)[np.unique(trace.page)]
+    return reference_tiers(fraction * int(distinct.sum()) / reference_tiers()[0].capacity_bytes)
+
+
+def libcachesim_row(path: Path, cache: type, capacity: int, n: int, objects: int, repeat: int) -> tuple[float, int]:
+    hashpower = max(4, math.ceil(math.log2(max(2, objects))) + 2)
+    best, ratio = math.inf, 0.0
+    for _ in range(repeat):
+        reader = lcs.TraceReader(str(path), lcs.TraceType.ORACLE_GENERAL_TRACE)
+        sim = cache(int(capacity), hashpower=hashpower)
+        start = time.process_time()
+        ratio, _ = sim.process_trace(reader)
+        best = min(best, time.process_time() - start)
+    return n / best, round(ratio * n)
+
+
+def rate(n: int, seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{n / seconds / 1e6:.2f}M"
+
+
+def ratio(t_ref: float, t_fast: float) -> str:
+    return "-" if math.isnan(t_ref) else f"{t_ref / t_fast:.0f}x"
+
+
+def moves(m: dict, n: int) -> str:
+    """Page moves per access (fetches into tier 0, prefetches, demotions, drops): the work."""
+    return f"{(m['misses'] + m['prefetch_requests'] + m['demotions'] + m['drops']) / n:.2f}"
+
+
+def speed_table(args: argparse.Namespace) -> None:
+    trace = zipf(n_pages=args.pages, length=args.length, seed=42)
+    n = len(trace)
+    rows = []
+    tiers, capacity = one_tier(trace, 0.10)
+    objects = len(np.unique(trace.page))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_oracle_general(trace, Path(tmp) / "zipf.oracleGeneral")
+        for name, cache in (("lru", lcs.LRU), ("belady", lcs.Belady)):
+            t_fast, res = best_time(lambda: kvexp.fast.run(trace, tiers, POLICIES[name]()), args.repeat)
+            t_ref = math.nan
+            if not args.no_reference:
+                t_ref, ref = best_time(lambda: Simulation(tiers, POLICIES[name]()).run(trace), 1)
+                assert ref.metrics == res.metrics, f"{name}: fast and reference metrics differ"
+            lcs_rate, lcs_misses = libcachesim_row(path, cache, capacity, n, objects, args.repeat)
+            same = "" if lcs_misses == res.metrics["misses"] else " (differs!)"
+            rows.append(["1 tier, unit size", name, "none", f"{res.metrics['misses']:,}", moves(res.metrics, n),
+                         rate(n, t_fast), rate(n, t_ref), ratio(t_ref, t_fast), f"{lcs_rate / 1e6:.2f}M",
+                         f"{lcs_misses:,}{same}"])
+    sized = zipf(n_pages=args.pages, length=args.length, seed=42, scalar_jitter=64)
+    tiers = four_tiers(sized, 0.10)
+    for name, policy in POLICIES.items():
+        for pf_name, prefetcher in PREFETCH.items():
+            t_fast, res = best_time(lambda: kvexp.fast.run(sized, tiers, policy(), prefetcher()), args.repeat)
+            t_ref = math.nan
+            if not args.no_reference:
+                t_ref, ref = best_time(lambda: Simulation(tiers, policy(), prefetcher()).run(sized), 1)
+                assert ref.metrics == res.metrics, f"{name}/{pf_name}: fast and reference metrics differ"
+            rows.append(["4 tiers, byte sizes", name, pf_name, f"{res.metrics['misses']:,}", moves(res.metrics, n),
+                         rate(n, t_fast), rate(n, t_ref), ratio(t_ref, t_fast), "", ""])
+            print(f"  {name}/{pf_name}: {rate(n, t_fast)}/s", file=sys.stderr, flush=True)
+    header = ["setup", "policy", "prefetch", "misses", "moves/access", "fast acc/s", "reference acc/s", "fast/ref",
+              "libCacheSim acc/s", "libCacheSim misses"]
+    print(f"\nZipf(0.9), {n:,} accesses over {args.pages:,} pages ({objects:,} distinct); "
+          f"fast best of {args.repeat}, reference once\n")
+    print(table(header, rows))
+
+
+def scaling_table(args: argparse.Namespace, workdir: Path) -> None:
+    """Steady-state ns per access with one tier of R pages: a pass over 2R pages fills it, then
+    uniform reads over those pages (the hit rate is then the same at every R: 1/2 under lru).
+    The time of the fill alone is subtracted, so per-page setup and the cold start do not
+    count. libCacheSim's LRU runs the same two traces: what both lose at large R is the memory
+    hierarchy (state beyond the CPU caches), not work per access."""
+    rows = []
+    for resident in args.resident:
+        n_pages, reads = 2 * resident, max(args.scale_length, 4 * resident)
+        fill = np.arange(n_pages)
+        reads_pages = np.random.default_rng(7).integers(0, n_pages, reads)
+        pages = PageTable.uniform(n_pages)
+        rows_ = n_pages + reads
+        whole = Trace(np.arange(rows_), np.concatenate([fill, reads_pages]), np.zeros(rows_, np.uint8), pages)
+        head = Trace(np.arange(n_pages), fill, np.zeros(n_pages, np.uint8), pages)
+        size = int(fp16().page_bytes(pages.n_scalars[:1])[0])
+        tiers = (Tier("tier0", resident * size, 0.02, 0.02, 80_000.0),)
+        cells = [f"{resident:,}"]
+        for name in SCALING_POLICIES:
+            t_whole, res = best_time(lambda: kvexp.fast.run(whole, tiers, POLICIES[name]()), args.repeat)
+            t_head, res_head = best_time(lambda: kvexp.fast.run(head, tiers, POLICIES[name]()), args.repeat)
+            cells.append(f"{max(t_whole - t_head, 0.0) / reads * 1e9:.0f}")
+            if name == "lru":
+                hit_rate = (res.metrics["hits"] - res_head.metrics["hits"]) / reads
+        lcs_times = []
+        for tr in (whole, head):
+            path = write_oracle_general(tr, workdir / "scaling.oracleGeneral")
+            rate_, _ = libcachesim_row(path, lcs.LRU, resident, len(tr), n_pages, args.repeat)
+            lcs_times.append(len(tr) / rate_)
+        cells += [f"{max(lcs_times[0] - lcs_times[1], 0.0) / reads * 1e9:.0f}", f"{hit_rate:.3f}"]
+        rows.append(cells)
+    print(f"\nSteady-state time per access (ns): one tier of R pages, uniform reads over 2R pages after a fill "
+          f"pass, max({args.scale_length:,}, 4R) timed reads\n")
+    print(table(["resident pages R", *SCALING_POLICIES, "libCacheSim LRU", "lru hit rate (timed)"], rows))
+
+
+MEMORY_PROBE = """
+import resource, sys, time, tracemalloc
+import numpy as np
+import kvexp.fast
+from kvexp.policies.{module} import {cls}
+from kvexp.tiers import reference_tiers
+from kvexp.workloads.synthetic import zipf
+trace = zipf(n_pages=100_000, length={length}, seed=3, scalar_jitter=64)
+trace_bytes = trace.step.nbytes + trace.page.nbytes + trace.op.nbytes
+tiers = reference_tiers(0.1 * 4096 * 100_000 / 128_000)  # tier 0: about 10% of the pages
+kvexp.fast.run(zipf(n_pages=100, length=100), tiers, {cls}())  # load the compiled code first
+tracemalloc.start()
+start = time.process_time()
+kvexp.fast.run(trace, tiers, {cls}())
+seconds = time.process_time() - start
+peak = tracemalloc.get_traced_memory()[1]
+print(trace_bytes, peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, seconds)
+"""
+
+
+def memory_table(args: argparse.Namespace) -> None:
+    """Trace bytes per access and the peak memory of a 10M-access run, in fresh processes."""
+    rows = []
+    for module, cls in (("lru", "LRU"), ("belady", "Belady"), ("lfu", "LFU")):
+        code = MEMORY_PROBE.format(module=module, cls=cls, length=args.memory_length)
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+        trace_bytes, peak, rss, seconds = int(out[0]), int(out[1]), int(out[2]), float(out[3])
+        n = args.memory_length
+        rows.append([module, f"{trace_bytes / n:.1f}", f"{peak / n:.2f}", f"{peak / 2**20:.0f}",
+                     f"{rss / 2**20:.0f}", rate(n, seconds)])
+    print(f"\nMemory, {args.memory_length:,}-access Zipf(0.9) over 100k pages, four tiers as in table 1 "
+          "(run = tracemalloc peak of the kvexp.fast.run call: its state, next uses and served_by)\n")
+    print(table(["policy", "trace B/access", "run B/access", "run peak MiB", "process max RSS MiB", "acc/s"], rows))
+
+
+STARTUP_PROBE = """
+import time
+t0 = time.perf_counter()
+import kvexp.fast
+from kvexp.policies.lru import LRU
+from kvexp.prefetch.markov import MarkovPrefetch
+from kvexp.tiers import reference_tiers
+from kvexp.workloads.synthetic import rag_burst
+t1 = time.perf_counter()
+kvexp.fast.run(rag_burst(), reference_tiers(0.5), LRU(), MarkovPrefetch())
+print(t1 - t0, time.perf_counter() - t1)
+"""
+
+
+def startup_table(args: argparse.Namespace) -> None:
+    """First run with an empty numba cache (compiles), then the same with the cache filled."""
+    rows = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("first run (compiles, empty cache)", "cached start-up (fresh process)"):
+            start = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", STARTUP_PROBE], env=env, check=True, capture_output=True,
+                                 text=True).stdout.split()
+            rows.append([label, f"{float(out[0]):.2f}", f"{float(out[1]):.2f}", f"{time.perf_counter() - start:.2f}"])
+    print("\nStart-up (seconds; one small run of the engine in a new process)\n")
+    print(table(["case", "import", "first kvexp.fast.run", "whole process"], rows))
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([row(header, widths), rule, *(row(r, widths) for r in rows)])
+    def line(cells: list[str]) -> str:  # text columns left-aligned, numbers right-aligned
+        padded = (c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "| " + " | ".join(padded) + " |"
 
-
-def policy_table(args: argparse.Namespace) -> None:
-    trace = zipf(n_pages=args.pages, length=args.length, alpha=args.alpha, seed=args.seed)
-    distinct = fp16().page_bytes(trace.pages.n_scalars)[np.unique(trace.page)]  # the engine's default scheme
-    tiers = sized_tiers(distinct, args.fractions)
-    print(f"Zipf({args.alpha}) trace: {len(trace):,} accesses over {args.pages:,} pages "
-          f"({len(distinct):,} distinct, {int(distinct.sum()):,} bytes, seed {args.seed})")
-    print("tiers: " + ", ".join(f"{t.name} {t.capacity_bytes:,} B ({f:.0%})" for t, f in zip(tiers, args.fractions)))
-    rows, skipped = [], []
-    for name in args.policies:
-        cls = policy_class(name)
-        if cls is None:
-            skipped.append(name)
-            continue
-        runs = [("none", None)] + ([("markov", MarkovPrefetch)] if name == "lru" else [])
-        for label, prefetch in runs:
-            seconds, m = timed(trace, tiers, cls(), prefetch() if prefetch else None, args.repeat)
-            rows.append([name, label, f"{seconds:.2f}", f"{len(trace) / seconds:,.0f}",
-                         f"{1e6 * seconds / len(trace):.2f}", f"{m['hit_rate']:.4f}", f"{m['avg_latency_ms']:.4f}"])
-    print(table(["policy", "prefetch", "seconds", "accesses/s", "us/access", "hit_rate", "avg_latency_ms"], rows))
-    if skipped:
-        print(f"skipped (module not present under kvexp.policies): {', '.join(skipped)}")
-
-
-def residency_table(args: argparse.Namespace) -> None:
-    rows = []
-    for resident in args.resident:
-        n_pages, measured = 4 * resident, args.resident_length
-        rng = np.random.default_rng(args.seed)
-        # one pass over every page fills all tiers (not timed), then uniform reads keep them full
-        pages = np.concatenate([rng.permutation(n_pages), rng.integers(0, n_pages, measured)])
-        trace = Trace(np.arange(len(pages)), pages, np.zeros(len(pages)), PageTable.uniform(n_pages))
-        page = int(fp16().page_bytes(trace.pages.n_scalars[:1])[0])
-        tiers = [Tier(t.name, c * page, t.read_latency_ms, t.write_latency_ms, t.bandwidth_bytes_per_ms)
-                 for t, c in zip(reference_tiers(), [resident, resident, 2 * resident, 4 * resident])]
-        best = float("inf")
-        for _ in range(args.repeat):
-            stamps: list[tuple[float, int]] = []  # (time, hits so far) after the warm-up and at the end
-            result = Simulation(tiers, policy_class("lru")()).run(
-                trace, observers=[lambda done, c: stamps.append((time.process_time(), c.served[0]))], every=n_pages)
-            best = min(best, stamps[-1][0] - stamps[0][0])
-        hit_rate = (stamps[-1][1] - stamps[0][1]) / measured
-        rows.append([f"{resident:,}", f"{n_pages:,}", f"{measured:,}", f"{1e6 * best / measured:.2f}",
-                     f"{measured / best:,.0f}", f"{hit_rate:.3f}", f"{result.metrics['peak_bytes_t0'] // page:,}"])
-    print("\nlru after a warm-up pass: uniform reads over 4x the tier-0 pages; tiers hold 1x, 1x, 2x, 4x the "
-          "tier-0 pages (timed part only; its hit rate)")
-    print(table(["tier-0 pages", "pages", "timed accesses", "us/access", "accesses/s", "hit_rate", "peak tier-0 pages"],
-                rows))
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small run: 100k accesses over 10k pages, 100k timed residency accesses")
-    ap.add_argument("--length", type=int, default=1_000_000, help="Zipf trace length (default 1,000,000)")
-    ap.add_argument("--pages", type=int, default=100_000, help="Zipf page ids (default 100,000)")
-    ap.add_argument("--alpha", type=float, default=0.9)
-    ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--fractions", type=float, nargs=4, default=[0.01, 0.05, 0.2, 1.0],
-                    help="tier capacities as fractions of the distinct pages' bytes (default 0.01 0.05 0.2 1.0)")
-    ap.add_argument("--policies", nargs="+", default=list(POLICIES), choices=list(POLICIES))
-    ap.add_argument("--resident", type=int, nargs="+", default=None,
-                    help="tier-0 sizes in pages for the residency table (default 1000 10000 100000; --quick: 1000 10000)")
-    ap.add_argument("--resident-length", type=int, default=1_000_000, help="timed accesses per residency run (after the warm-up pass)")
-    ap.add_argument("--repeat", type=int, default=1, help="runs per cell; the best time is kept")
-    ap.add_argument("--skip-policies", action="store_true", help="only the residency table")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--length", type=int, default=1_000_000)
+    ap.add_argument("--pages", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-reference", action="store_true", help="skip the (slow) Python engine runs")
+    ap.add_argument("--resident", type=int, nargs="+", default=[1_000, 10_000, 100_000, 1_000_000])
+    ap.add_argument("--scale-length", type=int, default=2_000_000)
+    ap.add_argument("--memory-length", type=int, default=10_000_000)
+    ap.add_argument("--quick", action="store_true", help="100k accesses, smaller scaling and memory runs")
     args = ap.parse_args()
     if args.quick:
-        args.length, args.pages, args.resident_length = 100_000, 10_000, 100_000
-    if args.resident is None:
-        args.resident = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
-    for name in ("length", "pages", "resident_length", "repeat"):
-        if getattr(args, name) < 1:
-            ap.error(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(args, name)}")
-    if min(args.resident) < 1:
-        ap.error(f"--resident: expected integers >= 1, got {args.resident}")
-    if not args.skip_policies:
-        policy_table(args)
-    residency_table(args)
+        args.length, args.scale_length, args.memory_length = 100_000, 200_000, 1_000_000
+        args.resident = [1_000, 10_000, 100_000]
+    kvexp.fast.run(zipf(n_pages=100, length=100), reference_tiers(), LRU())  # compile (or load) before timing
+    speed_table(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        scaling_table(args, Path(tmp))
+    memory_table(args)
+    startup_table(args)
 
 
 if __name__ == "__main__":

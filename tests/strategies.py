@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -71,7 +71,6 @@ class Case:
     policy_spec: tuple[type, dict]
     prefetch_spec: tuple[type | None, dict]
     recompute_ms: list[float] | None = None
-    label: str = field(default="", repr=False)
 
     def policy(self) -> Policy:
         cls, kwargs = self.policy_spec

@@ -51,7 +51,8 @@ POLICIES = {
 # Non-default parameters, so the kernels are shown to read them from the instances.
 VARIANTS = [
     lambda: WindowedRecency(window_size=5), lambda: CostAware(freq_weight=0.5, recency_weight=3.0, size_penalty=2.0),
-    lambda: Predictive(unseen_gap=7.0), lambda: RegretAware(regret_horizon=8, regret_weight=2.0, freq_weight=0.5, decay=0.5),
+    lambda: Predictive(unseen_gap=7.0),
+    lambda: RegretAware(regret_horizon=8, regret_weight=2.0, freq_weight=0.5, decay=0.5),
 ]
 WORKLOADS = ["chat_continuation", "rag_burst", "periodic_reuse", "long_tail_mix", "prefetch_friendly",
              "adversarial_prefetch", "adversarial_burst", "mixed_locality"]
@@ -82,7 +83,8 @@ def test_every_policy_workload_stack_prefetcher_matches_reference(policy, worklo
     trace = getattr(synthetic, workload)()
     moved = 0
     for (stack, tiers), (pf, make_pf), quant in itertools.product(STACKS.items(), PREFETCHERS.items(), (fp16, int4)):
-        m = assert_same(trace, tiers, POLICIES[policy], make_pf, quant(), label=f"{policy}/{workload}/{stack}/{pf}/{quant.__name__}")
+        label = f"{policy}/{workload}/{stack}/{pf}/{quant.__name__}"
+        m = assert_same(trace, tiers, POLICIES[policy], make_pf, quant(), label=label)
         moved += m["demotions"] + m["drops"] + m["prefetch_requests"]
     assert moved > 0  # the stacks are small enough that pages really move
 
@@ -110,10 +112,13 @@ def test_writes_uneven_sizes_and_recompute_match_reference(seed):
     assert trace.op.any() and not trace.op.all()
     recompute = np.random.default_rng(seed).random(len(trace.pages)) * 4.0
     stacks = [reference_tiers(1 / 8),
-              (Tier("a", 9_000, 0.02, 0.02, 80_000.0), Tier("b", 12_000, 0.1, 0.1, 5_000.0), Tier("c", 14_000, 1.0, 1.0, 100.0))]
+              (Tier("a", 9_000, 0.02, 0.02, 80_000.0), Tier("b", 12_000, 0.1, 0.1, 5_000.0),
+               Tier("c", 14_000, 1.0, 1.0, 100.0))]
     policies = list(POLICIES.values()) + VARIANTS
-    for make_policy, (pf, make_pf), tiers, rec in itertools.product(policies, PREFETCHERS.items(), stacks, (None, recompute)):
-        m = assert_same(trace, tiers, make_policy, make_pf, int4(), rec, label=f"{type(make_policy()).__name__}/{pf}/{rec is None}")
+    cases = itertools.product(policies, PREFETCHERS.items(), stacks, (None, recompute))
+    for make_policy, (pf, make_pf), tiers, rec in cases:
+        label = f"{type(make_policy()).__name__}/{pf}/recompute {rec is not None}"
+        m = assert_same(trace, tiers, make_policy, make_pf, int4(), rec, label=label)
         assert m["writes"] == int(trace.op.sum())
         assert (m["recompute_ms"] > 0) == (rec is not None)
 

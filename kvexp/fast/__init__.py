@@ -2,9 +2,15 @@
 
 ``supports(policy, prefetcher)`` says whether a run has a compiled path (only the exact
 built-in classes do; a user's own policy, subclasses included, keeps running on
-``kvexp.engine``), and ``run(...)`` replays a trace with results identical to
-``kvexp.engine.Simulation(...).run(trace)``. Compiled code is cached on disk by numba, so only
-the first run on a machine pays for compilation.
+``kvexp.engine``), and ``run(...)`` replays a trace like ``kvexp.engine.Simulation(...).run``
+with identical results: the same counters, metrics (floats to the last bit) and ``served_by``,
+which ``tests/test_fast_engine.py`` checks case by case against the reference. Compiled code is
+cached on disk, so only the first run on a machine pays for compilation.
+
+Modules: ``driver`` (the API), ``build`` (state from the Python objects), ``kernel`` (the access
+loop), ``policies`` / ``lists`` / ``heap`` (eviction orders), ``prefetch`` (stride, markov),
+``nextuse`` (Belady's future, chunked), ``memhint`` (CPU prefetch hints), ``jit`` (compile
+settings and cache keying).
 """
 from kvexp.fast.driver import run, supports
 

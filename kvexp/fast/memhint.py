@@ -27,7 +27,8 @@ def prefetch_hint(typingctx, array, index):
         i8p = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         # declared the way numba declares llvm.memset, so the name mangling follows llvmlite
-        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]))
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
         builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # read, keep in all levels, data
         return context.get_dummy_value()
 
