@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import time
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
 from typing import Any, Mapping, NoReturn
 
@@ -24,7 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from kvexp import tracking
+from kvexp import sweeps, tracking
 from kvexp.config import Progress, register_schemas
 from kvexp.engine import Result
 from kvexp.run import build, execute, labels, replicates
@@ -88,7 +89,7 @@ def record(cfg: DictConfig, hc: Any, tags: dict[str, str], start: float, result:
     if cfg.sweep:
         tags["kvexp.sweep"] = str(cfg.sweep)
     if multirun:
-        info = tracking.sweep_parent(Path(hc.runtime.cwd) / str(hc.sweep.dir))
+        info = sweeps.sweep_parent(Path(hc.runtime.cwd) / str(hc.sweep.dir))
         if info["uri"] != uri:
             raise ValueError(f"tracking.uri: {uri} differs from the sweep's {info['uri']}; it cannot be swept")
         store = tracking.store_for(info)
@@ -187,7 +188,7 @@ def job(cfg: DictConfig) -> float:
     try:
         runs = replicates(cfg)
         if cfg.tracking.enabled and multirun:
-            skip = tracking.sweep_parent(Path(hc.runtime.cwd) / str(hc.sweep.dir)).get("skip", {})
+            skip = sweeps.sweep_parent(Path(hc.runtime.cwd) / str(hc.sweep.dir)).get("skip", {})
         elif cfg.tracking.enabled:  # open the store now: an unreachable one fails before simulating
             single_store(tracking.resolve_uri(cfg.tracking.uri, hc.runtime.cwd), cfg.tracking.experiment,
                          cfg.tracking.artifact_root)
@@ -255,6 +256,10 @@ def error_line(error: BaseException) -> str:
             known = list(cause.parent_node.keys()) if cause.parent_node is not None else []
             return f"{key}: no such key; expected one of: {', '.join(map(str, known))} (a new key needs +{key}=...)"
         return f"{key}: {str(cause).splitlines()[0]}"
+    if isinstance(error, BrokenExecutor):  # joblib's own launcher, when a worker process died
+        codes = re.search(r"exit codes of the workers are (\{.*?\})", text)
+        return (f"a worker process died{f' (exit codes {codes.group(1)})' if codes else ''} and the jobs not yet "
+                f"finished were lost with it; expected hydra/launcher=resilient_joblib, which re-runs them")
     if isinstance(error, OSError) and error.filename:  # Hydra creating or writing its output folders
         return (f"{error.filename}: cannot create or write ({error.strerror}); expected a writable output folder "
                 f"(hydra.run.dir, hydra.sweep.dir)")
@@ -289,15 +294,16 @@ def cli() -> None:
     try:
         main()
     except SystemExit as e:
-        tracking.close_sweep(failed=e.code not in (0, None))
+        sweeps.close_sweep(failed=e.code not in (0, None))
         raise
     except Exception as e:
-        sweep_error = tracking.close_sweep(failed=True, error=error_line(e))
+        pool_error = error_line(e) if isinstance(e, BrokenExecutor) else None
+        sweep_error = sweeps.close_sweep(failed=True, error=error_line(e), pool_error=pool_error)
         if sweep_error and not traceback_wanted():  # names the failed jobs, if any
             print(f"kvexp: error: {sweep_error}", file=sys.stderr, flush=True)
             sys.exit(1)
         fail(e)
     except BaseException:
-        tracking.close_sweep(failed=True)
+        sweeps.close_sweep(failed=True)
         raise
-    tracking.close_sweep(failed=False)
+    sweeps.close_sweep(failed=False)

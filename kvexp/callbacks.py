@@ -1,9 +1,9 @@
 """The Hydra callback that opens a multirun's tracking in the launching process.
 
 ``on_multirun_start`` runs before any worker starts, so the store, the experiment and the
-parent run are created exactly once (see kvexp.tracking.open_sweep for why that matters).
+parent run are created exactly once (see kvexp.sweeps for why that matters).
 Hydra 1.3.8 skips ``on_multirun_end`` when a job fails, so the parent is also closed by
-``python -m kvexp`` itself (kvexp.__main__); closing twice is harmless.
+``python -m kvexp`` itself (kvexp.app.cli); closing twice is harmless.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from kvexp import tracking
+from kvexp import sweeps, tracking
 
 
 def sweep_name(config: DictConfig) -> str:
@@ -41,9 +41,9 @@ class TrackingCallback(Callback):
             "kvexp.sweep_dir": str(sweep_dir),
         }
         uri = tracking.resolve_uri(config.tracking.uri, cwd)
-        tracking.open_sweep(uri, config.tracking.experiment, config.tracking.artifact_root, sweep_name(config),
-                            sweep_dir, tags, resume=config.tracking.resume)
+        sweeps.open_sweep(uri, config.tracking.experiment, config.tracking.artifact_root, sweep_name(config),
+                          sweep_dir, tags, resume=config.tracking.resume)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        tracking.close_sweep(failed=False)
+        sweeps.close_sweep(failed=False)
 

@@ -13,9 +13,9 @@ Schema (what reports and notebooks can rely on):
   timeline.csv (and timeline.png when plotted).
 A multirun has one parent (role parent, tag kvexp.sweep) and one child per job carrying
 ``mlflow.parentRunId``. Runs are written once they end, so a crashed worker never leaves a
-child RUNNING; the parent is created before the workers start (``open_sweep``) and ended by
-``close_sweep`` in the launching process, FAILED if any child failed, naming the failed jobs
-(tag ``kvexp.failed_jobs``). A resumed sweep (``tracking.resume=true``) is a new parent with
+child RUNNING; the parent is created before the workers start and ended in the launching
+process (kvexp.sweeps), FAILED if any job failed, naming the failed jobs (tag
+``kvexp.failed_jobs``). A resumed sweep (``tracking.resume=true``) is a new parent with
 the same kvexp.sweep tag and ``kvexp.resumed_from`` = the parent it continues; ``sweep_runs``
 follows that chain and keeps one run per ``kvexp.config_hash`` (the latest FINISHED one).
 """
@@ -42,7 +42,6 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
-SWEEP_FILE = "kvexp-tracking.json"  # in the sweep dir: how jobs find the parent run
 NOT_PARAMS = ("tracking", "output", "sweep", "replicate")  # config nodes that do not change results
 BATCH = 100  # MLflow accepts at most 100 params per log_batch call
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -211,74 +210,34 @@ def record_run(
         if artifacts is not None:  # straight to the run's artifact store: no lookup of the run
             get_artifact_repository(run.info.artifact_uri, tracking_uri=store.uri).log_artifacts(str(artifacts))
     except BaseException as e:  # the run ends FAILED, saying why, whatever stopped it
-        try:
-            client.set_tag(run_id, "kvexp.error", f"{e.__class__.__name__}: {e}"[:5000])
-        finally:
-            client.set_terminated(run_id, "FAILED")
+        fail_run(store, run_id, f"{e.__class__.__name__}: {e}")
         raise
     client.set_terminated(run_id, status, end_time=int(time.time() * 1000))
     return run_id
 
 
-# ---- sweeps ------------------------------------------------------------------------------
-@dataclass
-class _Sweep:
-    store: Store
-    parent_run_id: str
-    sweep_dir: Path
-    started: float
-    info: dict
-    lost: dict  # job number -> why its worker died (noted by hydra_plugins.kvexp_launcher)
+def end_run(store: Store, run_id: str, status: str, metrics: Mapping[str, float], tags: Mapping[str, str],
+            files: Iterable[Path] = ()) -> None:
+    """Log a run's last metrics, tags and files, then end it with ``status`` whatever happens."""
+    now = int(time.time() * 1000)
+    try:
+        store.client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                               tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+        for path in files:
+            store.client.log_artifact(run_id, str(path))
+    finally:
+        store.client.set_terminated(run_id, status)
 
 
-_open_sweep: _Sweep | None = None
+def fail_run(store: Store, run_id: str, message: str) -> None:
+    """End a run FAILED with ``message`` as its kvexp.error tag."""
+    try:
+        store.client.set_tag(run_id, "kvexp.error", message[:5000])
+    finally:
+        store.client.set_terminated(run_id, "FAILED")
 
 
-def open_sweep(uri: str, experiment: str, artifact_root: str | None, name: str, sweep_dir: Path,
-               tags: Mapping[str, str], resume: bool = False) -> str:
-    """In the launching process, before any job starts: open the store and the experiment,
-    create the parent run and write the sweep file through which jobs find both. Returns the
-    parent run id; ``close_sweep`` ends it.
-
-    With ``resume``, the parent continues the latest sweep of the same name in the experiment
-    (tag kvexp.resumed_from), and the sweep file lists the config hashes that already have a
-    FINISHED run in that chain: jobs skip those runs (see ``sweep_parent``).
-    """
-    global _open_sweep
-    store = open_store(uri, experiment, artifact_root)
-    tags = {**tags, "kvexp.role": "parent", "kvexp.sweep": name}
-    skip: dict[str, dict] = {}
-    previous = latest_parent(store, name) if resume else None
-    if previous:
-        tags["kvexp.resumed_from"] = previous
-        skip = finished_configs(store, resume_chain(store.client, previous))
-    run = store.client.create_run(store.experiment_id, tags=tags, run_name=name)
-    if resume:
-        store.client.log_metric(run.info.run_id, "n_resumed", len(skip))
-    info = {"uri": uri, "experiment_id": store.experiment_id, "parent_run_id": run.info.run_id, "sweep": name,
-            "skip": skip}
-    _open_sweep = _Sweep(store, run.info.run_id, Path(sweep_dir), time.time(), info, {})
-    write_sweep_file(Path(sweep_dir), info)
-    return run.info.run_id
-
-
-def write_sweep_file(sweep_dir: Path, info: Mapping[str, Any]) -> None:
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    tmp = sweep_dir / (SWEEP_FILE + ".tmp")
-    tmp.write_text(json.dumps(info))
-    tmp.replace(sweep_dir / SWEEP_FILE)  # atomic: a job never reads half a file
-
-
-def sweep_parent(sweep_dir: Path) -> dict[str, Any]:
-    """In a job: what the launching process wrote (uri, experiment_id, parent_run_id, sweep, and
-    skip: config hash -> {run_id, avg_latency_ms} of runs already FINISHED)."""
-    path = Path(sweep_dir) / SWEEP_FILE
-    if not path.exists():
-        raise RuntimeError(f"{path} not found: a multirun job needs the kvexp tracking callback "
-                           f"(hydra.callbacks.tracking) to have opened the sweep, or tracking.enabled=false")
-    return json.loads(path.read_text())
-
-
+# ---- sweeps: finding runs of earlier sweeps (kvexp.sweeps runs a sweep's parent) -------
 def store_for(info: Mapping[str, str]) -> Store:
     """A Store for an experiment someone else already created (no experiment lookup by name)."""
     return Store(MlflowClient(info["uri"]), info["uri"], info["experiment_id"])
@@ -318,75 +277,6 @@ def finished_configs(store: Store, parents: Iterable[str]) -> dict[str, dict]:
             if key and key not in done:
                 done[key] = {"run_id": r.info.run_id, "avg_latency_ms": r.data.metrics.get("avg_latency_ms")}
     return done
-
-
-def skip_finished_children() -> None:
-    """Add this sweep's own FINISHED runs to the sweep file's skip list, so jobs re-run after
-    their worker died (hydra_plugins.kvexp_launcher) do not record a run twice. In the
-    launching process."""
-    sweep = _open_sweep
-    if sweep is None:
-        return
-    sweep.info["skip"].update(finished_configs(sweep.store, [sweep.parent_run_id]))
-    write_sweep_file(sweep.sweep_dir, sweep.info)
-
-
-def note_lost_job(job: int, reason: str) -> None:
-    """Record, in the launching process, that job ``job`` died with its worker (it may have no run)."""
-    if _open_sweep is not None:
-        _open_sweep.lost[int(job)] = reason
-
-
-def close_sweep(failed: bool = False, error: str | None = None) -> str | None:
-    """End the parent run of the multirun this process opened, if any: FAILED when the multirun
-    failed (``error`` says why, if known) or any job did, else FINISHED. Returns the parent's
-    error message (tag kvexp.error, naming the failed jobs) when it FAILED, else None. Safe to
-    call twice.
-
-    A child still RUNNING belonged to a worker that died while writing it: it is marked FAILED.
-    A config that FAILED once but has a FINISHED run (a job re-run after its worker died) counts
-    as finished.
-    """
-    global _open_sweep
-    sweep, _open_sweep = _open_sweep, None
-    if sweep is None:
-        return None
-    client, run_id = sweep.store.client, sweep.parent_run_id
-    children = list(iter_runs(client, [sweep.store.experiment_id], f"tags.`mlflow.parentRunId` = '{run_id}'"))
-    unfinished = "the job ended before its run was complete"
-    for r in children:
-        if r.info.status == "RUNNING":
-            client.set_tag(r.info.run_id, "kvexp.error", unfinished)
-            client.set_terminated(r.info.run_id, "FAILED")
-    finished = {r.data.tags.get("kvexp.config_hash") for r in children if r.info.status == "FINISHED"}
-    bad = [r for r in children if r.info.status != "FINISHED" and r.data.tags.get("kvexp.config_hash") not in finished]
-    errors = {int(r.data.tags["kvexp.job"]): r.data.tags.get("kvexp.error", unfinished)
-              for r in sorted(bad, key=lambda r: r.info.start_time) if r.data.tags.get("kvexp.job", "").isdigit()}
-    errors = {**sweep.lost, **errors}
-    status = "FAILED" if failed or bad or errors else "FINISHED"
-    now = int(time.time() * 1000)
-    if status == "FINISHED":
-        error = None
-    elif errors:
-        first = min(errors)
-        error = (f"sweep '{sweep.info['sweep']}': {len(errors)} job(s) failed ({', '.join(f'#{j}' for j in sorted(errors))}); "
-                 f"#{first}: {str(errors[first]).splitlines()[0][:300]}")
-    else:
-        error = error or f"sweep '{sweep.info['sweep']}' failed" + (f" ({len(bad)} runs failed)" if bad else "")
-    tags = [RunTag("kvexp.error", error), RunTag("kvexp.failed_jobs", ",".join(map(str, sorted(errors))))] if error else []
-    try:
-        client.log_batch(run_id, metrics=[
-            Metric("n_runs", len(children), now, 0),
-            Metric("n_failed", len(bad), now, 0),
-            Metric("n_failed_jobs", len(errors), now, 0),
-            Metric("wall_s", time.time() - sweep.started, now, 0),
-        ], tags=tags)
-        multirun_yaml = sweep.sweep_dir / "multirun.yaml"
-        if multirun_yaml.exists():
-            client.log_artifact(run_id, str(multirun_yaml))
-    finally:
-        client.set_terminated(run_id, status)
-    return error
 
 
 # ---- reading runs back (reports, notebooks) -----------------------------------------------

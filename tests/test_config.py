@@ -244,7 +244,7 @@ def test_a_typo_in_a_config_file_fails_while_composing(tmp_path, group, old, new
     # tiers options differ in shape (levels, or a hardware preset's knobs): checked when built
     (["tiers.scale=abc"], "tiers.scale: expected a number"),
     (["tiers=h100", "+tiers.kv_fractoin=0.3"], "tiers.kv_fractoin: not a parameter"),
-    (["tiers=reference", "tiers.levels.0.capacity_bytes=-1"], "capacity_bytes expected a number > 0"),
+    (["tiers=reference", "tiers.levels.0.capacity_bytes=-1"], "tiers.levels.0.capacity_bytes: expected a number > 0"),
     (["cold=recompute"], "cold: 'recompute' needs a request trace"),
     (["+workload.burts=3", "workload=adversarial_burst"], "workload.burts: not a parameter"),
     (["workload=trace_file"], "workload.path: no value given"),

@@ -1,7 +1,10 @@
 """Sweep faults: in a 20-job sweep on two workers, one job raises and one job's worker process
 is killed with SIGKILL (tests/fault_injection.py); the 18 other jobs still run and are logged
 with the right results, the parent run ends FAILED naming the two jobs, each failed job has a
-FAILED run saying why, nothing is left RUNNING, and the command exits non-zero."""
+FAILED run saying why, nothing is left RUNNING, and the command exits non-zero.
+
+The launcher is kvexp's (hydra_plugins/kvexp_launcher): with joblib's own, the killed worker
+breaks the pool and every job not finished by then is lost."""
 from __future__ import annotations
 
 import os
@@ -32,7 +35,7 @@ def test_a_raising_job_and_a_killed_worker_fail_only_their_own_jobs(tmp_path):
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("kvexp: error: sweep 'faults': 2 job(s) failed (#3, #11)"), proc.stderr
+    assert last.startswith("kvexp: error: sweep 'faults': 2 of 20 jobs failed (#3, #11)"), proc.stderr
 
     client = MlflowClient(uri)
     experiments = {e.name: e.experiment_id for e in client.search_experiments()}
@@ -46,9 +49,14 @@ def test_a_raising_job_and_a_killed_worker_fail_only_their_own_jobs(tmp_path):
     children = [r for r in runs if r.data.tags["kvexp.role"] == "child"]
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in children)
     finished = {int(r.data.tags["kvexp.job"]): r for r in children if r.info.status == "FINISHED"}
-    failed = {int(r.data.tags["kvexp.job"]): r for r in children if r.info.status == "FAILED"}
-    assert sorted(finished) == sorted(set(range(JOBS)) - {RAISE, KILL}) and len(children) == JOBS
+    failed = {int(r.data.tags["kvexp.job"]): r for r in children
+              if r.info.status == "FAILED" and int(r.data.tags["kvexp.job"]) not in finished}
+    assert sorted(finished) == sorted(set(range(JOBS)) - {RAISE, KILL})  # one FINISHED run per job (a dict key)
+    assert sum(r.info.status == "FINISHED" for r in children) == len(finished)
     assert sorted(failed) == [RAISE, KILL]
+    # a job killed along with the pool while writing its run leaves that run FAILED, and is re-run
+    interrupted = [r for r in children if r.info.status == "FAILED" and int(r.data.tags["kvexp.job"]) in finished]
+    assert all(r.data.tags["kvexp.error"] == "the job ended before its run was complete" for r in interrupted)
     assert "injected failure for seed 3" in failed[RAISE].data.tags["kvexp.error"]
     assert failed[KILL].data.tags["kvexp.error"].startswith("WorkerDied: job #11")
     assert "SIGKILL" in failed[KILL].data.tags["kvexp.error"] and failed[KILL].data.params["workload.seed"] == str(KILL)

@@ -11,8 +11,8 @@ the sweep ends without them. Here the jobs are submitted as before, and after su
   ``kvexp.app.record_lost_job``), and the sweep goes on.
 
 Runs recorded FINISHED before the break are skipped when their job is re-run
-(``kvexp.tracking.skip_finished_children``), so no configuration is recorded twice. Each job
-marks its start with an empty file in a temporary folder, which is how "had started" is known.
+(``kvexp.sweeps.skip_finished_children``), so no configuration is recorded twice. Each job
+marks its start with an empty file in a temporary folder: that is how "had started" is known.
 
 Jobs go straight to loky's process pool (the one joblib uses), one task per job, so that a job
 run alone still runs in a worker process (joblib runs ``n_jobs=1`` in the calling process,
@@ -37,7 +37,7 @@ from joblib.externals.loky import get_reusable_executor
 from joblib.externals.loky.process_executor import BrokenProcessPool
 from omegaconf import open_dict
 
-from kvexp import tracking
+from kvexp import sweeps
 from kvexp.app import WorkerDied, record_lost_job
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class ResilientJoblibLauncher(joblib_launcher.JoblibLauncher):
                             self._lost(i, jobs[i], results, f"the worker pool broke before the job started ({crash})")
                         continue
                     log.warning(f"a worker died ({crash}); jobs {started} were running and are re-run one at a time")
-                    tracking.skip_finished_children()
+                    sweeps.skip_finished_children()
                     suspects += started
                     pending = [i for i in left if i not in started]
                     continue
@@ -117,7 +117,7 @@ class ResilientJoblibLauncher(joblib_launcher.JoblibLauncher):
         """Report job ``idx`` FAILED without a result: in the sweep's parent and as a run."""
         message = f"job #{idx} ({' '.join(filter_overrides(overrides))}): {reason}"
         log.error(message)
-        tracking.note_lost_job(idx, f"WorkerDied: {message}")
+        sweeps.note_lost_job(idx, f"WorkerDied: {message}")
         error = WorkerDied(message)
         results[idx] = JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
         try:
