@@ -3,8 +3,8 @@ is killed with SIGKILL (tests/fault_injection.py); the 18 other jobs still run a
 with the right results, the parent run ends FAILED naming the two jobs, each failed job has a
 FAILED run saying why, nothing is left RUNNING, and the command exits non-zero.
 
-The launcher is kvexp's (hydra_plugins/kvexp_launcher): with joblib's own, the killed worker
-breaks the pool and every job not finished by then is lost."""
+This is the default launcher, kvexp's (hydra_plugins/kvexp_launcher): with joblib's own, the
+killed worker breaks the pool and every job not finished by then is lost."""
 from __future__ import annotations
 
 import os
@@ -26,7 +26,7 @@ RAISE, KILL, JOBS, LENGTH = 3, 11, 20, 64
 
 def test_a_raising_job_and_a_killed_worker_fail_only_their_own_jobs(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    cmd = [sys.executable, "-m", "kvexp", "-m", "hydra/launcher=resilient_joblib", "hydra.launcher.n_jobs=2",
+    cmd = [sys.executable, "-m", "kvexp", "-m", "hydra.launcher.n_jobs=2",
            "workload=chat_continuation", "workload._target_=fault_injection.flaky_chat",
            f"+workload.raise_seed={RAISE}", f"+workload.kill_seed={KILL}", f"workload.seed=range(0,{JOBS})",
            f"workload.length={LENGTH}", "engine=reference", "sweep=faults", f"tracking.uri={uri}",

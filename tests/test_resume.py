@@ -2,8 +2,9 @@
 so its job fails; the file is then written and the same sweep relaunched with
 tracking.resume=true. Only the two runs that had failed run again; the resumed parent links to
 the first (kvexp.resumed_from); every configuration has exactly one FINISHED run, and the
-report's view of the sweep (tracking.sweep_runs) holds each configuration once. (One worker:
-skipping happens in the job, whichever process runs it; test_faults covers worker processes.)"""
+report's view of the sweep (tracking.sweep_runs) holds each configuration once. (Hydra's basic
+launcher, in-process, saves starting workers: runs are skipped inside the job, whichever
+process runs it; test_faults covers the worker processes.)"""
 from __future__ import annotations
 
 import subprocess
@@ -26,7 +27,7 @@ def write_csv(path: Path, seed: int) -> None:
 def launch(tmp_path: Path, uri: str, *extra: str) -> subprocess.CompletedProcess:
     paths = ",".join(str(tmp_path / f"t{i}.csv") for i in range(3))
     cmd = [sys.executable, "-m", "kvexp", "-m", "workload=trace_file", f"workload.path={paths}",
-           "+replicate.tiers.scale=[0.5,1.0]", "engine=reference", "hydra.launcher.n_jobs=1", "sweep=resumable",
+           "+replicate.tiers.scale=[0.5,1.0]", "engine=reference", "hydra/launcher=basic", "sweep=resumable",
            f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / 'multirun'}", *extra]
     return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
 

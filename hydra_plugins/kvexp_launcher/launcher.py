@@ -14,25 +14,24 @@ Runs recorded FINISHED before the break are skipped when their job is re-run
 (``kvexp.sweeps.skip_finished_children``), so no configuration is recorded twice. Each job
 marks its start with an empty file in a temporary folder: that is how "had started" is known.
 
-Jobs go straight to loky's process pool (the one joblib uses), one task per job, so that a job
-run alone still runs in a worker process (joblib runs ``n_jobs=1`` in the calling process,
-where a dying job would take the launcher with it). Of the joblib options only ``n_jobs`` is
-used (-1: one worker per CPU).
+The jobs run through ``joblib.Parallel`` with the launcher's options, as with the stock
+launcher (so ``n_jobs=1`` runs them one after the other in the launching process, where nothing
+can contain a dying job). A job re-run alone goes straight to loky's process pool, the one
+joblib uses, so that it runs in a worker process even then.
 """
 from __future__ import annotations
 
 import logging
-import os
 import re
 import tempfile
-from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any, Sequence
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from hydra_plugins.hydra_joblib_launcher import joblib_launcher
-from hydra_plugins.hydra_joblib_launcher._core import execute_job
+from hydra_plugins.hydra_joblib_launcher._core import execute_job, process_joblib_cfg
+from joblib import Parallel, delayed
 from joblib.externals.loky import get_reusable_executor
 from joblib.externals.loky.process_executor import BrokenProcessPool
 from omegaconf import open_dict
@@ -41,6 +40,7 @@ from kvexp import sweeps
 from kvexp.app import WorkerDied, record_lost_job
 
 log = logging.getLogger(__name__)
+IDLE_WORKER_S = 300  # as joblib's: an idle worker lingers this long before it exits
 
 
 def run_marked(marker: str, idx: int, *args: Any) -> tuple[int, JobReturn]:
@@ -50,18 +50,18 @@ def run_marked(marker: str, idx: int, *args: Any) -> tuple[int, JobReturn]:
 
 
 class ResilientJoblibLauncher(joblib_launcher.JoblibLauncher):
-    """``hydra/launcher=resilient_joblib`` (kvexp's default): joblib's launcher where a dead
-    worker fails only the job it was running."""
+    """``hydra/launcher=resilient_joblib``: joblib's launcher where a dead worker fails only
+    the job it was running."""
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         setup_globals()
         assert self.config is not None and self.task_function is not None and self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        n_jobs = int(self.joblib.get("n_jobs") or -1)
-        workers = n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+        options = {**self.joblib, "backend": "loky"}  # as the stock launcher: threads do not work with Hydra
+        process_joblib_cfg(options)
         jobs = {initial_job_idx + i: list(o) for i, o in enumerate(job_overrides)}
-        log.info(f"{workers} worker processes are launching {len(jobs)} jobs")
+        log.info(f"Joblib.Parallel({','.join(f'{k}={v}' for k, v in options.items())}) is launching {len(jobs)} jobs")
         for idx, overrides in jobs.items():
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
         results: dict[int, JobReturn] = {}
@@ -70,7 +70,7 @@ class ResilientJoblibLauncher(joblib_launcher.JoblibLauncher):
             while pending or suspects:
                 if pending:  # everything not yet suspected, in parallel
                     batch, pending = pending, []
-                    crash = self._run(batch, jobs, workers, marks, results)
+                    crash = self._run(batch, jobs, marks, results, options)
                     left = [i for i in batch if i not in results]
                     if crash is None:
                         assert not left, f"jobs {left} returned nothing"
@@ -88,30 +88,34 @@ class ResilientJoblibLauncher(joblib_launcher.JoblibLauncher):
                     continue
                 idx = suspects.pop(0)  # alone: if its worker dies now, this job killed it
                 Path(marks, str(idx)).unlink(missing_ok=True)
-                crash = self._run([idx], jobs, 1, marks, results)
+                crash = self._run([idx], jobs, marks, results)
                 if crash is not None and idx not in results:
                     self._lost(idx, jobs[idx], results, f"its worker process died twice, the second time running it "
                                                         f"alone ({crash})")
         return [results[i] for i in sorted(jobs)]
 
-    def _run(self, batch: list[int], jobs: dict[int, list[str]], workers: int, marks: str,
-             results: dict[int, JobReturn]) -> str | None:
-        """Run ``batch`` in a pool of ``workers`` processes, adding each result as it arrives;
-        returns why the pool broke, if it did (the jobs without a result did not finish)."""
+    def _run(self, batch: list[int], jobs: dict[int, list[str]], marks: str, results: dict[int, JobReturn],
+             options: dict | None = None) -> str | None:
+        """Run ``batch`` with joblib ``options`` (None: one job, alone in a worker process),
+        adding each result as it arrives; returns why the pool broke, if it did (the jobs
+        without a result did not finish)."""
         state = Singleton.get_state()
-        pool = get_reusable_executor(max_workers=workers)
-        futures = [pool.submit(run_marked, str(Path(marks, str(i))), i, jobs[i], self.hydra_context, self.config,
-                               self.task_function, state) for i in batch]
-        crash = None
-        for future in as_completed(futures):
-            try:
-                idx, ret = future.result()
-            except BrokenProcessPool as e:
-                codes = re.search(r"exit codes of the workers are (\{.*?\})", str(e))
-                crash = crash or (f"worker exit codes {codes.group(1)}" if codes else e.__class__.__name__)
-                continue
-            results[idx] = ret
-        return crash
+        args = {i: (str(Path(marks, str(i))), i, jobs[i], self.hydra_context, self.config, self.task_function, state)
+                for i in batch}
+        try:
+            if options is None:
+                (i,) = batch
+                pool = get_reusable_executor(max_workers=1, timeout=IDLE_WORKER_S)
+                idx, ret = pool.submit(run_marked, *args[i]).result()
+                results[idx] = ret
+            else:
+                for idx, ret in Parallel(**options, return_as="generator_unordered")(
+                        delayed(run_marked)(*a) for a in args.values()):
+                    results[idx] = ret
+        except BrokenProcessPool as e:
+            codes = re.search(r"exit codes of the workers are (\{.*?\})", str(e))
+            return f"worker exit codes {codes.group(1)}" if codes else e.__class__.__name__
+        return None
 
     def _lost(self, idx: int, overrides: list[str], results: dict[int, JobReturn], reason: str) -> None:
         """Report job ``idx`` FAILED without a result: in the sweep's parent and as a run."""
