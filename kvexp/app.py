@@ -140,7 +140,8 @@ def run_one(cfg: DictConfig, hc: Any, tags: dict[str, str], overrides: list[str]
     Returns its metrics (None if it failed) and its error. A run whose config hash is in
     ``skip`` (already FINISHED: ``tracking.resume``) is not run again."""
     multirun = hc.mode == RunMode.MULTIRUN
-    done = skip.get(tracking.config_hash(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))) if skip else None
+    resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if skip else None
+    done = skip.get(tracking.config_hash(resolved)) if skip else None
     if done:
         print(f"#{number:<4} skipped  {run_name(tags, cfg, overrides)}: FINISHED before [{done['run_id'][:8]}]", flush=True)
         return {"avg_latency_ms": done.get("avg_latency_ms")}, None

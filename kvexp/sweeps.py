@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from kvexp.tracking import Store, end_run, fail_run, finished_configs, iter_runs, latest_parent, open_store, resume_chain
+from kvexp.tracking import (Store, end_run, fail_run, finished_configs, iter_runs, latest_parent, open_store,
+                            resume_chain)
 
 SWEEP_FILE = "kvexp-tracking.json"  # in the sweep dir: how jobs find the parent run
 
@@ -126,7 +127,8 @@ def close_sweep(failed: bool = False, error: str | None = None, pool_error: str 
     elif errors:
         first = min(errors)
         n_jobs = len({r.data.tags.get("kvexp.job") for r in children} - {None} | {str(j) for j in errors})
-        error = (f"sweep '{name}': {len(errors)} of {n_jobs} jobs failed ({', '.join(f'#{j}' for j in sorted(errors))}); "
+        listed = ", ".join(f"#{j}" for j in sorted(errors))
+        error = (f"sweep '{name}': {len(errors)} of {n_jobs} jobs failed ({listed}); "
                  f"#{first}: {str(errors[first]).splitlines()[0][:300]}")
     else:
         error = error or f"sweep '{name}' failed" + (f" ({len(bad)} runs failed)" if bad else "")

@@ -127,8 +127,8 @@ def main() -> int:
             finally:
                 if server is not None:
                     stop_server(server)
-            good = status == 0 and got["finished"] == jobs and not (got["misfiled"] or got["lost"] or got["twice"]
-                                                                    or got["running"])
+            problems = got["misfiled"] or got["lost"] or got["twice"] or got["running"]
+            good = status == 0 and got["finished"] == jobs and not problems
             ok &= good
             rows.append((store, workers, jobs, got["finished"], got["misfiled"], got["lost"], f"{wall:.1f}",
                          "ok" if good else f"FAIL (exit {status}: {last})"))
