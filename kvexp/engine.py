@@ -33,6 +33,21 @@ class Result:
     served_by: np.ndarray  # per trace row: tier that served the read, -1 cold/recomputed, -2 write
 
 
+def check_fit(tiers: Sequence[Tier], quant: QuantScheme, page_bytes: np.ndarray,
+              recompute_ms: Sequence[float] | None) -> None:
+    """Every page must fit every tier, and recompute costs (if any) cover every page; shared by
+    both engines so they reject the same inputs with the same message."""
+    biggest = int(page_bytes.max()) if len(page_bytes) else 0
+    for t in tiers:
+        if biggest > t.capacity_bytes:
+            raise ValueError(
+                f"tier '{t.name}': capacity_bytes {t.capacity_bytes} is smaller than the largest page "
+                f"({biggest} bytes under {quant.name}); expected every page to fit every tier"
+            )
+    if recompute_ms is not None and len(recompute_ms) != len(page_bytes):
+        raise ValueError(f"recompute_ms: expected one cost per page ({len(page_bytes)}), got {len(recompute_ms)}")
+
+
 class Simulation:
     """One run of a trace through a tier stack under a policy and a prefetcher.
 
@@ -68,15 +83,7 @@ class Simulation:
         """Replay ``trace``; each observer is called every ``every`` accesses and at the end."""
         tiers, K = self.tiers, len(self.tiers)
         page_bytes = self.quant.page_bytes(trace.pages.n_scalars)
-        biggest = int(page_bytes.max()) if len(page_bytes) else 0
-        for t in tiers:
-            if biggest > t.capacity_bytes:
-                raise ValueError(
-                    f"tier '{t.name}': capacity_bytes {t.capacity_bytes} is smaller than the largest page "
-                    f"({biggest} bytes under {self.quant.name}); expected every page to fit every tier"
-                )
-        if self.recompute_ms is not None and len(self.recompute_ms) != len(page_bytes):
-            raise ValueError(f"recompute_ms: expected one cost per page ({len(page_bytes)}), got {len(self.recompute_ms)}")
+        check_fit(tiers, self.quant, page_bytes, self.recompute_ms)
         ctx = RunContext(trace=trace, page_bytes=page_bytes, n_tiers=K)
         self.policy.bind(ctx)
         self.prefetcher.bind(ctx)

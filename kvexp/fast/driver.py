@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from kvexp.engine import Observer, Result
+from kvexp.engine import Observer, Result, check_fit
 from kvexp.fast.build import POLICY_KINDS, PREFETCH_KINDS, engine_state, policy_state, prefetch_state
 from kvexp.fast.kernel import (DEMAND_BYTES, DROPS, HITS, LATENCY, PF_REQUESTS, PF_USEFUL, PF_WASTED,
                                PREFETCH_BYTES, RECOMPUTE, WRITE_BYTES, EngineState, run_span)
@@ -36,15 +36,7 @@ def _check(tiers: tuple[Tier, ...], quant: QuantScheme, page_bytes: np.ndarray,
         bad = [p for p, ms in enumerate(recompute_ms) if not (ms >= 0 and math.isfinite(ms))]
         if bad:
             raise ValueError(f"recompute_ms: page {bad[0]}: expected a cost >= 0 ms, got {recompute_ms[bad[0]]!r}")
-    biggest = int(page_bytes.max()) if len(page_bytes) else 0
-    for t in tiers:
-        if biggest > t.capacity_bytes:
-            raise ValueError(
-                f"tier '{t.name}': capacity_bytes {t.capacity_bytes} is smaller than the largest page "
-                f"({biggest} bytes under {quant.name}); expected every page to fit every tier"
-            )
-    if recompute_ms is not None and len(recompute_ms) != len(page_bytes):
-        raise ValueError(f"recompute_ms: expected one cost per page ({len(page_bytes)}), got {len(recompute_ms)}")
+    check_fit(tiers, quant, page_bytes, recompute_ms)
     if len(tiers) > 127:
         raise ValueError(f"tiers: the fast engine handles at most 127 tiers, got {len(tiers)}")
 
