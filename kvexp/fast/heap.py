@@ -4,12 +4,17 @@ A priority policy keys each resident page by ``(primary: float64, secondary: int
 compared lexicographically exactly like the reference's key tuples (the page id breaks ties).
 An entry is 16 bytes: the primary at ``kf[2j]`` and ``secondary << 31 | page`` at ``ki[2j + 1]``,
 where ``kf`` and ``ki`` view one buffer as float64 and int64 (secondaries are trace positions,
-below 2**31, so the packed pair orders like the tuple). Four children share one cache line.
+below 2**31, so the packed pair orders like the tuple). Four children share one cache line, and
+the three slots past a heap's last entry always hold the largest key (+inf, 2**63 - 1), so a
+level reads all four children unconditionally and picks the smallest by selects, not jumps.
 A page is resident in at most one tier, so one ``slot`` row per page, (position in its tier's
 heap, tier) or (-1, -1), serves every tier. Each page has exactly one entry; its stored key is
 never larger than the page's current key (``heap_set``), and the policy refreshes a stale root
 before taking it (``heap_top`` / ``heap_refresh_top``), so the page removed is the one with the
 smallest current key: the reference's lazy-deletion heap's choice, since keys are unique.
+Taking the root (``heap_pop_root``) leaves a hole there; when the next operation on that tier
+inserts a page (an eviction usually makes room for one), the new entry fills the hole and sinks
+from the root: one sift instead of two. Any other operation first fills it with the last entry.
 Tier k's entries are ``off[k] .. off[k] + size[k] - 1``.
 """
 from __future__ import annotations
@@ -20,22 +25,28 @@ import numpy as np
 
 from kvexp.fast.jit import hot
 
-Heaps = namedtuple("Heaps", "kf ki slot off size")
+Heaps = namedtuple("Heaps", "kf ki slot off size hole")
 PAGE_BITS = 31
 PAGE_MASK = (1 << PAGE_BITS) - 1
+PAD = 3  # blank slots kept past the last entry: the rest of a last child group
+BLANK_INT = np.iinfo(np.int64).max
 
 
 def new_heaps(n_pages: int, slots: np.ndarray) -> Heaps:
     """Heaps for tiers holding at most ``slots[k]`` pages each, children groups line-aligned."""
     n_tiers = len(slots)
-    buf = np.zeros(2 * (int(np.sum(slots)) + 4 * n_tiers + 4), np.float64)
+    entries = int(np.sum(slots)) + (PAD + 4) * n_tiers + 4
+    buf = np.zeros(2 * entries, np.float64)
+    buf[0::2] = np.inf
+    buf.view(np.int64)[1::2] = BLANK_INT
     shift = (buf.ctypes.data // 16) % 4  # entries from the buffer start to a 64-byte line
     off = np.zeros(n_tiers, np.int64)
     start = 0
     for k in range(n_tiers):
         off[k] = start + (3 - (shift + start) % 4) % 4  # entry off+1 (first child group) starts a line
-        start = off[k] + int(slots[k])
-    return Heaps(buf, buf.view(np.int64), np.full((n_pages, 2), -1, np.int32), off, np.zeros(n_tiers, np.int64))
+        start = off[k] + int(slots[k]) + PAD
+    return Heaps(buf, buf.view(np.int64), np.full((n_pages, 2), -1, np.int32), off,
+                 np.zeros(n_tiers, np.int64), np.zeros(n_tiers, np.int64))
 
 
 @hot
@@ -54,6 +65,13 @@ def _put(h, base, i, x1, x2):
     h.kf[j] = x1
     h.ki[j + 1] = x2
     h.slot[x2 & PAGE_MASK, 0] = i
+
+
+@hot
+def _blank(h, base, i):
+    j = 2 * (base + i)
+    h.kf[j] = np.inf
+    h.ki[j + 1] = BLANK_INT
 
 
 @hot
@@ -79,18 +97,18 @@ def _sift_down(h, base, n, i, x1, x2):
         if c >= n:
             break
         j = 2 * (base + c)
-        b, b1, b2 = c, kf[j], ki[j + 1]
-        for d in range(c + 1, min(c + 4, n)):  # the smallest child, by selects rather than jumps
-            j += 2
-            y1, y2 = kf[j], ki[j + 1]
-            smaller = _less(y1, y2, b1, b2)
-            b = d if smaller else b
-            b1 = y1 if smaller else b1
-            b2 = y2 if smaller else b2
-        if not _less(b1, b2, x1, x2):
+        a1, a2, b1, b2 = kf[j], ki[j + 1], kf[j + 2], ki[j + 3]
+        c1, c2, d1, d2 = kf[j + 4], ki[j + 5], kf[j + 6], ki[j + 7]
+        s = _less(b1, b2, a1, a2)  # a tournament: (a, b) and (c, d), then the two winners
+        e1, e2, ei = (b1, b2, c + 1) if s else (a1, a2, c)
+        t = _less(d1, d2, c1, c2)
+        f1, f2, fi = (d1, d2, c + 3) if t else (c1, c2, c + 2)
+        u = _less(f1, f2, e1, e2)
+        m1, m2, m = (f1, f2, fi) if u else (e1, e2, ei)
+        if not _less(m1, m2, x1, x2):
             break
-        _put(h, base, i, b1, b2)
-        i = b
+        _put(h, base, i, m1, m2)
+        i = m
     _put(h, base, i, x1, x2)
 
 
@@ -108,46 +126,68 @@ def _settle(h, base, n, i, x1, x2):
 
 
 @hot
+def _take_last(h, base, n, i):
+    """The heap shrinks to n entries: its last entry (at n) fills slot i, which is vacant."""
+    j = 2 * (base + n)
+    x1, x2 = h.kf[j], h.ki[j + 1]
+    _blank(h, base, n)
+    if i != n:
+        _settle(h, base, n, i, x1, x2)
+
+
+@hot
+def _fill_hole(h, k):
+    """Fill a hole left at tier k's root by ``heap_pop_root``, if any, with the last entry."""
+    if h.hole[k]:
+        h.hole[k] = 0
+        n = h.size[k] - 1
+        h.size[k] = n
+        _take_last(h, h.off[k], n, 0)
+
+
+@hot
 def heap_set(h, k, p, x1, x2):
     """Insert page p into tier k's heap with key (x1, pack(x2, p)), or give it that key.
 
     A key that grows is only recorded lazily: the entry keeps its smaller key, which still
-    orders correctly below everything it precedes, and ``heap_pop_valid`` re-sifts it when it
+    orders correctly below everything it precedes, and the policy re-sifts it when it
     surfaces. Most touches raise a page's key (recency, counts), so a hit costs O(1) instead
     of a sift to the bottom of the heap. A key that shrinks is moved up at once.
     """
-    i = h.slot[p, 0]
-    n = h.size[k]
     y2 = pack(x2, p)
-    if i < 0:  # a new entry starts at the end
-        i = n
-        n += 1
-        h.size[k] = n
+    if h.slot[p, 0] < 0:
         h.slot[p, 1] = k
-    else:
-        j = 2 * (h.off[k] + i)
-        if not _less(x1, y2, h.kf[j], h.ki[j + 1]):
+        if h.hole[k]:  # the new entry takes the root's place
+            h.hole[k] = 0
+            _sift_down(h, h.off[k], h.size[k], 0, x1, y2)
             return
-    _settle(h, h.off[k], n, i, x1, y2)
+        i = h.size[k]
+        h.size[k] = i + 1
+        _sift_up(h, h.off[k], i, x1, y2)
+        return
+    j = 2 * (h.off[k] + h.slot[p, 0])
+    if not _less(x1, y2, h.kf[j], h.ki[j + 1]):
+        return
+    _fill_hole(h, k)
+    _settle(h, h.off[k], h.size[k], h.slot[p, 0], x1, y2)
 
 
 @hot
 def heap_delete(h, k, p):
     """Remove page p from tier k's heap; the last entry fills its slot."""
-    base = h.off[k]
+    _fill_hole(h, k)
     i = h.slot[p, 0]
     n = h.size[k] - 1
     h.size[k] = n
     h.slot[p, 0] = -1
     h.slot[p, 1] = -1
-    if i != n:
-        j = 2 * (base + n)
-        _settle(h, base, n, i, h.kf[j], h.ki[j + 1])
+    _take_last(h, h.off[k], n, i)
 
 
 @hot
 def heap_top(h, k):
     """The page at the root of tier k's heap and its stored key (possibly smaller than current)."""
+    _fill_hole(h, k)
     j = 2 * h.off[k]
     x2 = h.ki[j + 1]
     return x2 & PAGE_MASK, h.kf[j], x2
@@ -161,8 +201,17 @@ def heap_refresh_top(h, k, x1, x2):
 
 
 @hot
+def heap_pop_root(h, k):
+    """Take the root's page (just returned by ``heap_top``) out of tier k's heap."""
+    p = h.ki[2 * h.off[k] + 1] & PAGE_MASK
+    h.slot[p, 0] = -1
+    h.slot[p, 1] = -1
+    h.hole[k] = 1
+
+
+@hot
 def heap_root(h, k):
-    """The page at the root of tier k's heap (an arbitrary page when the heap is empty)."""
+    """The page at the root of tier k's heap (an arbitrary page when it is empty or has a hole)."""
     return h.ki[2 * h.off[k] + 1] & PAGE_MASK
 
 

@@ -15,7 +15,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from kvexp.fast.heap import heap_delete, heap_refresh_top, heap_set, heap_tier, heap_top, pack
+from kvexp.fast.heap import heap_delete, heap_pop_root, heap_refresh_top, heap_set, heap_tier, heap_top, pack
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.lists import list_append, list_move_to_end, list_pop_oldest, list_unlink
 
@@ -172,7 +172,7 @@ def pol_evict(ps, k, now):
         if x1 == y1 and pack(x2, v) == y2:
             break
         heap_refresh_top(ps.heaps, k, x1, x2)
-    heap_delete(ps.heaps, k, v)
+    heap_pop_root(ps.heaps, k)
     if kind == LFU:
         if k == ps.n_tiers - 1:
             ps.st[v, HIST] = 0
