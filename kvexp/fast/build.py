@@ -10,9 +10,10 @@ from typing import Sequence
 
 import numpy as np
 
-from kvexp.fast.heap import new_heaps
+from kvexp.fast.bits import new_bits
 from kvexp.fast.kernel import EngineState
 from kvexp.fast.lists import new_lists
+from kvexp.fast.order import new_order
 from kvexp.fast.policies import (AUX, BELADY, COST_AWARE, DECAY, FIFO, FW, GAP, HEAVY_HITTER, HORIZON, LENGTH, LFU, LRU,
                                  PREDICTIVE, REGRET, RGW, RW, SIZE_COST, WINDOWED, PolicyState)
 from kvexp.fast.prefetch import MARKOV, NONE, STRIDE, PrefetchState, new_prefetch
@@ -36,6 +37,7 @@ POLICY_KINDS = {
     LRUPolicy: LRU, FIFOPolicy: FIFO, LFUPolicy: LFU, HeavyHitter: HEAVY_HITTER, WindowedRecency: WINDOWED,
     CostAware: COST_AWARE, Predictive: PREDICTIVE, RegretAware: REGRET, Belady: BELADY,
 }
+RUN_WALK = 8  # entries a run insertion may walk back (kvexp.fast.order)
 PREFETCH_KINDS = {type(None): NONE, Prefetcher: NONE, NoPrefetch: NONE, StridePrefetch: STRIDE, MarkovPrefetch: MARKOV}
 
 
@@ -89,11 +91,15 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     fst = np.zeros((n if kind in (COST_AWARE, REGRET) else 1, 2), np.float64)
     fp = np.zeros(7, np.float64)
     window, ring = 1, np.zeros((1, 2), np.int64)
+    lists, order, bits = new_lists(0, k), new_order(1, np.ones(k, np.int64), 0), new_bits(k, 1)
     if kind <= FIFO:
-        lists, heaps = new_lists(n, k), new_heaps(1, np.ones(k, np.int64))
+        lists = new_lists(n, k)
+    elif kind == BELADY:
+        bits = new_bits(k, rows + n)  # next uses (rows), then pages never used again
     else:
         smallest = max(int(page_bytes.min()), 1) if n else 1
-        lists, heaps = new_lists(0, k), new_heaps(n, np.minimum(cap // smallest, n))
+        walk = RUN_WALK if kind in (REGRET, WINDOWED) else 0  # keys that grow with recency
+        order = new_order(n, np.minimum(cap // smallest, n), walk)
     if kind == COST_AWARE:
         fp[FW], fp[RW], fp[LENGTH] = policy.freq_weight, policy.recency_weight, max(rows, 1)
         biggest = max(int(page_bytes.max()), 1) if n else 1
@@ -111,7 +117,7 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     elif kind == BELADY:
         st[:, AUX] = first_use
     return PolicyState(
-        kind=kind, n_tiers=k, lists=lists, heaps=heaps, st=st, fst=fst, page_at=page,
+        kind=kind, n_tiers=k, lists=lists, order=order, bits=bits, st=st, fst=fst, page_at=page,
         nu=np.zeros(1, np.int32), nu_base=np.zeros(1, np.int64), ring=ring, ring_state=np.zeros(2, np.int64),
         fp=fp, window=window,
     )

@@ -6,7 +6,7 @@ An entry is 16 bytes: the primary at ``kf[2j]`` and ``secondary << 31 | page`` a
 where ``kf`` and ``ki`` view one buffer as float64 and int64 (secondaries are trace positions,
 below 2**31, so the packed pair orders like the tuple). Four children share one cache line, and
 the three slots past a heap's last entry always hold the largest key (+inf, 2**63 - 1), so a
-level reads all four children unconditionally and picks the smallest by selects, not jumps.
+level reads all four children unconditionally and picks the smallest without a jump.
 A page is resident in at most one tier, so one ``slot`` row per page, (position in its tier's
 heap, tier) or (-1, -1), serves every tier. Each page has exactly one entry; its stored key is
 never larger than the page's current key (``heap_set``), and the policy refreshes a stale root
@@ -97,14 +97,16 @@ def _sift_down(h, base, n, i, x1, x2):
         if c >= n:
             break
         j = 2 * (base + c)
-        a1, a2, b1, b2 = kf[j], ki[j + 1], kf[j + 2], ki[j + 3]
-        c1, c2, d1, d2 = kf[j + 4], ki[j + 5], kf[j + 6], ki[j + 7]
-        s = _less(b1, b2, a1, a2)  # a tournament: (a, b) and (c, d), then the two winners
-        e1, e2, ei = (b1, b2, c + 1) if s else (a1, a2, c)
-        t = _less(d1, d2, c1, c2)
-        f1, f2, fi = (d1, d2, c + 3) if t else (c1, c2, c + 2)
-        u = _less(f1, f2, e1, e2)
-        m1, m2, m = (f1, f2, fi) if u else (e1, e2, ei)
+        # the smallest child by a tournament, (0, 1) and (2, 3) then the winners, picked by
+        # index arithmetic: selects between values compile to jumps the CPU mispredicts
+        s = np.int64(_less(kf[j + 2], ki[j + 3], kf[j], ki[j + 1]))
+        t = np.int64(_less(kf[j + 6], ki[j + 7], kf[j + 4], ki[j + 5])) + 2
+        e = j + 2 * s
+        f = j + 2 * t
+        u = np.int64(_less(kf[f], ki[f + 1], kf[e], ki[e + 1]))
+        m = c + s + u * (t - s)
+        jm = j + 2 * (m - c)
+        m1, m2 = kf[jm], ki[jm + 1]
         if not _less(m1, m2, x1, x2):
             break
         _put(h, base, i, m1, m2)

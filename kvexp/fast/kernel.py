@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from kvexp.fast.heap import heap_root
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.lists import list_second_oldest
+from kvexp.fast.order import order_next
 from kvexp.fast.memhint import prefetch_hint
-from kvexp.fast.policies import FIFO, WINDOWED, pol_access, pol_advance, pol_evict, pol_insert, pol_remove
+from kvexp.fast.policies import BELADY, FIFO, WINDOWED, belady_next_victim, pol_access, pol_advance, pol_evict, pol_insert, pol_remove
 from kvexp.fast.prefetch import MARKOV, NONE, candidates, table_slot
 
 DEMAND, PREFETCH, WRITE = 0, 1, 2
@@ -128,10 +128,16 @@ def _hint(e, ps, pf, page, j):
         v = list_second_oldest(ps.lists, 0)
         prefetch_hint(ps.lists.link, v)
         prefetch_hint(e.size, v)
+    elif ps.kind == BELADY:
+        prefetch_hint(ps.st, q)
+        v = belady_next_victim(ps, 0)
+        prefetch_hint(ps.st, v)
+        prefetch_hint(e.size, v)
+        prefetch_hint(e.loc, v)
     else:
         prefetch_hint(ps.st, q)
-        prefetch_hint(ps.heaps.slot, q)
-        v = heap_root(ps.heaps, 0)
+        prefetch_hint(ps.order.heaps.slot, q)
+        v = order_next(ps.order, 0)
         prefetch_hint(ps.st, v)
         prefetch_hint(e.size, v)
     if pf.kind == MARKOV:

@@ -4,8 +4,12 @@ The hooks mirror ``kvexp.policies``: ``pol_insert``, ``pol_access``, ``pol_remov
 ``pol_evict`` behave exactly like the Python classes' methods of the same names, with the
 policy chosen by ``ps.kind`` at run time, so one compiled engine serves every policy (a branch
 the CPU predicts perfectly costs less than compiling nine engines). lru and fifo keep
-intrusive lists; the others keep indexed heaps keyed by the same tuples as the reference, the
-float components computed with the same operations in the same order, so ties resolve alike.
+intrusive lists; belady keeps each tier's pages in a bitmap-tree set of their next uses (a next
+use names its row, so it is unique among resident pages; pages never used again are members
+past the trace's rows, largest for the smallest page id, the reference's tie order), and its
+victim is the set's largest member. The others keep indexed heaps keyed by the same tuples as
+the reference, the float components computed with the same operations in the same order, so
+ties resolve alike.
 A key that grows is recorded lazily (``heap_set``) and ``pol_evict`` re-keys a stale root before
 taking it, so the victim is always the page with the smallest current key, as in the reference.
 """
@@ -15,8 +19,10 @@ from collections import namedtuple
 
 import numpy as np
 
-from kvexp.fast.heap import heap_delete, heap_pop_root, heap_refresh_top, heap_set, heap_tier, heap_top, pack
+from kvexp.fast.bits import bits_add, bits_discard, bits_max
+from kvexp.fast.heap import pack
 from kvexp.fast.jit import hot, kernel
+from kvexp.fast.order import order_delete, order_pop, order_refresh_top, order_set, order_tier, order_top
 from kvexp.fast.lists import list_append, list_move_to_end, list_pop_oldest, list_unlink
 
 LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY = range(9)
@@ -25,9 +31,10 @@ LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY =
 # HIST (touch count; wcount for windowed), LAST (last_touch; last_ref for predictive) and AUX
 # (predictive's first_ref, regret's evicted_at, belady's next use); ``fst`` (float64) holds
 # REGRET and SIZE_COST (cost_aware). ``ring`` rows are the window's queued touches (position,
-# page), ``ring_state`` its head and length; ``nu`` the next uses of the rows from ``nu_base``.
+# page), ``ring_state`` its head and length; ``nu`` the next uses of the rows from ``nu_base``;
+# ``bits`` belady's per-tier sets of next uses.
 PolicyState = namedtuple(
-    "PolicyState", "kind n_tiers lists heaps st fst page_at nu nu_base ring ring_state fp window"
+    "PolicyState", "kind n_tiers lists order bits st fst page_at nu nu_base ring ring_state fp window"
 )
 HIST, LAST, AUX = range(3)
 REGRET_F, SIZE_COST = range(2)
@@ -52,15 +59,29 @@ def _key(ps, p):
         else:
             gap = fp[GAP]
         return -(last + gap), last
-    if kind == BELADY:
-        return -float(st[p, AUX]), np.int64(0)
     return float(st[p, HIST]), last  # lfu, heavy_hitter, windowed_recency
+
+
+@hot
+def _next_use_member(ps, p):
+    """Belady's member for page p: its next use, or past the rows for a page never used again."""
+    nu = ps.st[p, AUX]
+    n = len(ps.page_at)
+    return nu if nu < n else n + len(ps.st) - 1 - p
+
+
+@hot
+def belady_next_victim(ps, k):
+    """The page belady would evict from tier ``k`` now (an arbitrary page if it is empty)."""
+    m = bits_max(ps.bits, k)
+    n = len(ps.page_at)
+    return ps.page_at[m] if 0 <= m < n else n + len(ps.st) - 1 - m if m >= n else np.int64(0)
 
 
 @hot
 def _rekey(ps, k, p):
     x1, x2 = _key(ps, p)
-    heap_set(ps.heaps, k, p, x1, x2)
+    order_set(ps.order, k, p, x1, x2)
 
 
 @kernel
@@ -82,7 +103,7 @@ def pol_advance(ps, now):
         head = (head + 1) & mask
         count -= 1
         ps.st[p, HIST] -= 1
-        k = heap_tier(ps.heaps, p)
+        k = order_tier(ps.order, p)
         if k >= 0:
             _rekey(ps, k, p)
     q[0] = head
@@ -122,7 +143,9 @@ def pol_insert(ps, k, p, now):
     if kind == BELADY:
         if ps.page_at[now] == p:
             ps.st[p, AUX] = ps.nu[now - ps.nu_base[0]]
-    elif k == 0:
+        bits_add(ps.bits, k, _next_use_member(ps, p))
+        return
+    if k == 0:
         if kind == REGRET:
             e = ps.st[p, AUX]
             if e >= 0:
@@ -145,9 +168,11 @@ def pol_access(ps, k, p, now):
     if kind == FIFO:
         return
     if kind == BELADY:
+        bits_discard(ps.bits, k, _next_use_member(ps, p))
         ps.st[p, AUX] = ps.nu[now - ps.nu_base[0]]
-    else:
-        _touch(ps, p, now)
+        bits_add(ps.bits, k, _next_use_member(ps, p))
+        return
+    _touch(ps, p, now)
     _rekey(ps, k, p)
 
 
@@ -156,8 +181,10 @@ def pol_remove(ps, k, p):
     """``p`` left tier ``k`` without being a victim (it was promoted or overwritten)."""
     if ps.kind <= FIFO:
         list_unlink(ps.lists, p)
+    elif ps.kind == BELADY:
+        bits_discard(ps.bits, k, _next_use_member(ps, p))
     else:
-        heap_delete(ps.heaps, k, p)
+        order_delete(ps.order, k, p)
 
 
 @hot
@@ -166,13 +193,17 @@ def pol_evict(ps, k, now):
     kind = ps.kind
     if kind <= FIFO:
         return list_pop_oldest(ps.lists, k)
+    if kind == BELADY:
+        v = belady_next_victim(ps, k)
+        bits_discard(ps.bits, k, _next_use_member(ps, v))
+        return v
     while True:  # the root may hold a stale (smaller) key: refresh it until the root is current
-        v, y1, y2 = heap_top(ps.heaps, k)
+        v, y1, y2 = order_top(ps.order, k)
         x1, x2 = _key(ps, v)
         if x1 == y1 and pack(x2, v) == y2:
             break
-        heap_refresh_top(ps.heaps, k, x1, x2)
-    heap_pop_root(ps.heaps, k)
+        order_refresh_top(ps.order, k, v, x1, x2)
+    order_pop(ps.order, k, v)
     if kind == LFU:
         if k == ps.n_tiers - 1:
             ps.st[v, HIST] = 0

@@ -1,0 +1,141 @@
+"""A tier's priority order as a sorted run plus a heap, for keys that mostly grow with time (numba).
+
+Under recency-weighted keys (regret_aware, windowed_recency) nearly every new key is among
+the largest in its tier, so a heap sinks almost every entry it takes from its root to the
+bottom: the whole depth per eviction. Here each tier also keeps a run: a doubly-linked list of
+entries in increasing stored key. An entry whose place is within ``walk`` entries of the
+run's tail goes into the run, found by walking back from the tail (those entries were touched
+last, so they are in cache); any other goes into the tier's heap (``kvexp.fast.heap``). The
+smallest entry is the smaller of the run's head and the heap's root, so taking it costs O(1)
+when it comes from the run. Keys, laziness and the refresh of a stale minimum are the heap's
+(see that module): a page has one entry, in the run or in the heap, whose stored key never
+exceeds its current key, so the page taken is the one with the smallest current key, whichever
+structure holds it. With ``walk`` 0 the run stays empty and this is the heap alone.
+Run entries store their key in ``rkf`` / ``rki`` (one row per page, and +inf for each tier's
+sentinel ``n_pages + k``, which closes its circular list); their heap slot is ``IN_RUN``.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from kvexp.fast.heap import (BLANK_INT, _less, heap_delete, heap_pop_root, heap_refresh_top, heap_root, heap_set,
+                             heap_top, new_heaps, pack)
+from kvexp.fast.jit import hot
+
+Order = namedtuple("Order", "heaps link rkf rki walk n_pages")
+PREV, NEXT = 0, 1
+IN_RUN = -2
+
+
+def new_order(n_pages: int, slots: np.ndarray, walk: int) -> Order:
+    """Empty orders for tiers of at most ``slots[k]`` pages; ``walk`` bounds a run insertion."""
+    nodes = np.arange(n_pages + len(slots), dtype=np.int32)
+    runs = n_pages if walk > 0 else 0
+    return Order(new_heaps(n_pages, slots), np.stack([nodes, nodes], axis=1) if walk > 0 else np.zeros((1, 2), np.int32),
+                 np.full(runs + len(slots), np.inf), np.full(runs + len(slots), BLANK_INT, np.int64), walk, runs)
+
+
+@hot
+def _unlink(o, p):
+    link = o.link
+    a, b = link[p, PREV], link[p, NEXT]
+    link[a, NEXT] = b
+    link[b, PREV] = a
+    o.heaps.slot[p, 0] = -1
+    o.heaps.slot[p, 1] = -1
+
+
+@hot
+def _run_insert(o, k, p, x1, y2):
+    """Put p, key (x1, y2), into tier k's run if its place is within ``walk`` of the tail."""
+    link = o.link
+    s = o.n_pages + k
+    q = link[s, PREV]
+    for _ in range(o.walk):
+        if q == s or _less(o.rkf[q], o.rki[q], x1, y2):  # p goes right after q
+            b = link[q, NEXT]
+            link[q, NEXT] = p
+            link[p, PREV] = q
+            link[p, NEXT] = b
+            link[b, PREV] = p
+            o.rkf[p] = x1
+            o.rki[p] = y2
+            o.heaps.slot[p, 0] = IN_RUN
+            o.heaps.slot[p, 1] = k
+            return True
+        q = link[q, PREV]
+    return False
+
+
+@hot
+def order_set(o, k, p, x1, x2):
+    """Insert page p into tier k with key (x1, pack(x2, p)), or give it that key (a larger key
+    is recorded lazily, as in ``heap_set``)."""
+    y2 = pack(x2, p)
+    i = o.heaps.slot[p, 0]
+    if i == IN_RUN:
+        if not _less(x1, y2, o.rkf[p], o.rki[p]):
+            return
+        _unlink(o, p)
+    elif i >= 0:
+        heap_set(o.heaps, k, p, x1, x2)
+        return
+    if not _run_insert(o, k, p, x1, y2):
+        heap_set(o.heaps, k, p, x1, x2)
+
+
+@hot
+def order_delete(o, k, p):
+    """Remove page p from tier k."""
+    if o.heaps.slot[p, 0] == IN_RUN:
+        _unlink(o, p)
+    else:
+        heap_delete(o.heaps, k, p)
+
+
+@hot
+def order_top(o, k):
+    """The page with tier k's smallest stored key, and that key (possibly smaller than current)."""
+    p, x1, x2 = heap_top(o.heaps, k)
+    if o.walk > 0:
+        r = o.link[o.n_pages + k, NEXT]
+        if _less(o.rkf[r], o.rki[r], x1, x2):  # the sentinel's +inf never is
+            return np.int64(r), o.rkf[r], o.rki[r]
+    return p, x1, x2
+
+
+@hot
+def order_refresh_top(o, k, p, x1, x2):
+    """``p``, just returned by ``order_top``, has the larger current key (x1, pack(x2, p))."""
+    if o.heaps.slot[p, 0] == IN_RUN:
+        _unlink(o, p)
+        y2 = pack(x2, p)
+        if not _run_insert(o, k, p, x1, y2):
+            heap_set(o.heaps, k, p, x1, x2)
+    else:
+        heap_refresh_top(o.heaps, k, x1, x2)
+
+
+@hot
+def order_pop(o, k, p):
+    """Take ``p``, just returned by ``order_top`` with its current key, out of tier k."""
+    if o.heaps.slot[p, 0] == IN_RUN:
+        _unlink(o, p)
+    else:
+        heap_pop_root(o.heaps, k)
+
+
+@hot
+def order_next(o, k):
+    """A page likely to be tier k's next victim (for cache hints; any page when k is empty)."""
+    if o.walk > 0 and o.link[o.n_pages + k, NEXT] < o.n_pages:
+        return np.int64(o.link[o.n_pages + k, NEXT])
+    return heap_root(o.heaps, k)
+
+
+@hot
+def order_tier(o, p):
+    """The tier holding page p, or -1."""
+    return o.heaps.slot[p, 1]
