@@ -14,6 +14,7 @@ from kvexp.fast.bits import new_bits
 from kvexp.fast.kernel import EngineState
 from kvexp.fast.lists import new_lists
 from kvexp.fast.order import new_order
+from kvexp.fast.rows import page_rows
 from kvexp.fast.policies import (AUX, BELADY, COST_AWARE, DECAY, FIFO, FW, GAP, HEAVY_HITTER, HORIZON, LENGTH, LFU, LRU,
                                  PREDICTIVE, REGRET, RGW, RW, SIZE_COST, WINDOWED, PolicyState)
 from kvexp.fast.prefetch import MARKOV, NONE, STRIDE, PrefetchState, new_prefetch
@@ -86,12 +87,11 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     belady needs ``first_use`` (its initial next use of every page)."""
     kind = POLICY_KINDS[type(policy)]
     n, k, rows = len(page_bytes), len(cap), len(page)
-    rows_st = n if kind > FIFO else 1
-    st = np.zeros((rows_st, 3), np.int64)
-    fst = np.zeros((n if kind in (COST_AWARE, REGRET) else 1, 2), np.float64)
+    per_page = page_rows(n if kind > FIFO else 1, k)
+    st, fst = per_page.st, per_page.fst
     fp = np.zeros(7, np.float64)
     window, ring = 1, np.zeros((1, 2), np.int64)
-    lists, order, bits = new_lists(0, k), new_order(1, np.ones(k, np.int64), 0), new_bits(k, 1)
+    lists, order, bits = new_lists(0, k), new_order(per_page, np.ones(k, np.int64), 0), new_bits(k, 1)
     if kind <= FIFO:
         lists = new_lists(n, k)
     elif kind == BELADY:
@@ -99,7 +99,7 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     else:
         smallest = max(int(page_bytes.min()), 1) if n else 1
         walk = RUN_WALK if kind in (REGRET, WINDOWED) else 0  # keys that grow with recency
-        order = new_order(n, np.minimum(cap // smallest, n), walk)
+        order = new_order(per_page, np.minimum(cap // smallest, n), walk)
     if kind == COST_AWARE:
         fp[FW], fp[RW], fp[LENGTH] = policy.freq_weight, policy.recency_weight, max(rows, 1)
         biggest = max(int(page_bytes.max()), 1) if n else 1

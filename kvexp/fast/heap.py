@@ -32,8 +32,9 @@ PAD = 3  # blank slots kept past the last entry: the rest of a last child group
 BLANK_INT = np.iinfo(np.int64).max
 
 
-def new_heaps(n_pages: int, slots: np.ndarray) -> Heaps:
-    """Heaps for tiers holding at most ``slots[k]`` pages each, children groups line-aligned."""
+def new_heaps(slot: np.ndarray, slots: np.ndarray) -> Heaps:
+    """Heaps for tiers holding at most ``slots[k]`` pages each, children groups line-aligned;
+    ``slot`` (one int32 pair per page) is filled with -1 and used as the heaps' page index."""
     n_tiers = len(slots)
     entries = int(np.sum(slots)) + (PAD + 4) * n_tiers + 4
     buf = np.zeros(2 * entries, np.float64)
@@ -45,7 +46,8 @@ def new_heaps(n_pages: int, slots: np.ndarray) -> Heaps:
     for k in range(n_tiers):
         off[k] = start + (3 - (shift + start) % 4) % 4  # entry off+1 (first child group) starts a line
         start = off[k] + int(slots[k]) + PAD
-    return Heaps(buf, buf.view(np.int64), np.full((n_pages, 2), -1, np.int32), off,
+    slot[:] = -1
+    return Heaps(buf, buf.view(np.int64), slot, off,
                  np.zeros(n_tiers, np.int64), np.zeros(n_tiers, np.int64))
 
 

@@ -116,7 +116,8 @@ AHEAD = 6  # rows between hinting a page's state into the cache and using it
 def _hint(e, ps, pf, page, j):
     """Start loading the state that row ``j`` will touch (its page's engine and policy rows,
     the Markov slot and successor row it will read; all known from the trace), and the state
-    of tier 0's next victim."""
+    of tier 0's next victim. (Hinting the next victims of every tier, or pages further down a
+    run, measured slower: the hints only compete with the loads they would save.)"""
     if j >= len(page):
         return
     q = page[j]
@@ -136,7 +137,6 @@ def _hint(e, ps, pf, page, j):
         prefetch_hint(e.loc, v)
     else:
         prefetch_hint(ps.st, q)
-        prefetch_hint(ps.order.heaps.slot, q)
         v = order_next(ps.order, 0)
         prefetch_hint(ps.st, v)
         prefetch_hint(e.size, v)

@@ -11,8 +11,9 @@ when it comes from the run. Keys, laziness and the refresh of a stale minimum ar
 (see that module): a page has one entry, in the run or in the heap, whose stored key never
 exceeds its current key, so the page taken is the one with the smallest current key, whichever
 structure holds it. With ``walk`` 0 the run stays empty and this is the heap alone.
-Run entries store their key in ``rkf`` / ``rki`` (one row per page, and +inf for each tier's
-sentinel ``n_pages + k``, which closes its circular list); their heap slot is ``IN_RUN``.
+Run entries store their key in ``rkf`` / ``rki`` (in the pages' rows, ``kvexp.fast.rows``, and
++inf for each tier's sentinel ``n_pages + k``, which closes its circular list); their heap slot
+is ``IN_RUN``.
 """
 from __future__ import annotations
 
@@ -23,18 +24,23 @@ import numpy as np
 from kvexp.fast.heap import (BLANK_INT, _less, heap_delete, heap_pop_root, heap_refresh_top, heap_root, heap_set,
                              heap_top, new_heaps, pack)
 from kvexp.fast.jit import hot
+from kvexp.fast.rows import PageRows
 
 Order = namedtuple("Order", "heaps link rkf rki walk n_pages")
 PREV, NEXT = 0, 1
 IN_RUN = -2
 
 
-def new_order(n_pages: int, slots: np.ndarray, walk: int) -> Order:
-    """Empty orders for tiers of at most ``slots[k]`` pages; ``walk`` bounds a run insertion."""
-    nodes = np.arange(n_pages + len(slots), dtype=np.int32)
-    runs = n_pages if walk > 0 else 0
-    return Order(new_heaps(n_pages, slots), np.stack([nodes, nodes], axis=1) if walk > 0 else np.zeros((1, 2), np.int32),
-                 np.full(runs + len(slots), np.inf), np.full(runs + len(slots), BLANK_INT, np.int64), walk, runs)
+def new_order(rows: PageRows, slots: np.ndarray, walk: int) -> Order:
+    """Empty orders for tiers of at most ``slots[k]`` pages, over the pages' ``rows``;
+    ``walk`` bounds a run insertion (0: heaps only)."""
+    n_pages = len(rows.slot)
+    sentinels = np.arange(n_pages, n_pages + len(slots), dtype=np.int32)
+    rows.link[n_pages:, PREV] = sentinels  # each tier's run: its sentinel alone
+    rows.link[n_pages:, NEXT] = sentinels
+    rows.rkf[n_pages:] = np.inf
+    rows.rki[n_pages:] = BLANK_INT
+    return Order(new_heaps(rows.slot, slots), rows.link, rows.rkf, rows.rki, walk, n_pages)
 
 
 @hot
@@ -129,9 +135,15 @@ def order_pop(o, k, p):
 
 @hot
 def order_next(o, k):
-    """A page likely to be tier k's next victim (for cache hints; any page when k is empty)."""
-    if o.walk > 0 and o.link[o.n_pages + k, NEXT] < o.n_pages:
-        return np.int64(o.link[o.n_pages + k, NEXT])
+    """A page likely to be among tier k's next victims, for cache hints: the run's second entry
+    (its first is usually taken before a hint could help), else its first, else the heap's
+    root (any page when the tier is empty)."""
+    first = o.link[o.n_pages + k, NEXT]
+    second = o.link[first, NEXT]
+    if second < o.n_pages:
+        return np.int64(second)
+    if first < o.n_pages:
+        return np.int64(first)
     return heap_root(o.heaps, k)
 
 

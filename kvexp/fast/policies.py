@@ -30,14 +30,14 @@ LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY =
 # Per-page state, one row per page so a touch reads one cache line: ``st`` (int64) holds
 # HIST (touch count; wcount for windowed), LAST (last_touch; last_ref for predictive) and AUX
 # (predictive's first_ref, regret's evicted_at, belady's next use); ``fst`` (float64) holds
-# REGRET and SIZE_COST (cost_aware). ``ring`` rows are the window's queued touches (position,
+# regret's REGRET_F or cost_aware's SIZE_COST; both sit in the pages' rows (``kvexp.fast.rows``). ``ring`` rows are the window's queued touches (position,
 # page), ``ring_state`` its head and length; ``nu`` the next uses of the rows from ``nu_base``;
 # ``bits`` belady's per-tier sets of next uses.
 PolicyState = namedtuple(
     "PolicyState", "kind n_tiers lists order bits st fst page_at nu nu_base ring ring_state fp window"
 )
 HIST, LAST, AUX = range(3)
-REGRET_F, SIZE_COST = range(2)
+REGRET_F = SIZE_COST = 0  # one float per page: regret's or cost_aware's
 # Float parameters, indices into ``fp``.
 FW, RW, LENGTH, HORIZON, RGW, DECAY, GAP = range(7)
 
