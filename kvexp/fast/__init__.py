@@ -8,7 +8,7 @@ which ``tests/test_fast_engine.py`` checks case by case against the reference. C
 cached on disk, so only the first run on a machine pays for compilation.
 
 Modules: ``driver`` (the API), ``build`` (state from the Python objects), ``kernel`` (the access
-loop), ``policies`` / ``lists`` / ``heap`` (eviction orders), ``prefetch`` (stride, markov),
+loop), ``policies`` / ``lists`` / ``buckets`` / ``heap`` / ``bits`` (eviction orders), ``prefetch`` (stride, markov),
 ``nextuse`` (Belady's future, chunked), ``memhint`` (CPU prefetch hints), ``jit`` (compile
 settings and cache keying).
 """

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from kvexp.fast.buckets import ROW_GROWTH, first_hists, new_buckets
 from kvexp.fast.heap import new_heaps
 from kvexp.fast.kernel import EngineState
 from kvexp.fast.lists import new_lists
@@ -89,8 +90,12 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     fst = np.zeros((n if kind in (COST_AWARE, REGRET) else 1, 2), np.float64)
     fp = np.zeros(7, np.float64)
     window, ring = 1, np.zeros((1, 2), np.int64)
+    buckets = new_buckets(0, k, ROW_GROWTH + 1)  # never full, never used
     if kind <= FIFO:
         lists, heaps = new_lists(n, k), new_heaps(1, np.ones(k, np.int64))
+    elif kind <= HEAVY_HITTER:
+        lists, heaps = new_lists(0, k), new_heaps(1, np.ones(k, np.int64))
+        buckets = new_buckets(n, k, first_hists(page, n))
     else:
         smallest = max(int(page_bytes.min()), 1) if n else 1
         lists, heaps = new_lists(0, k), new_heaps(n, np.minimum(cap // smallest, n))
@@ -111,7 +116,7 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     elif kind == BELADY:
         st[:, AUX] = first_use
     return PolicyState(
-        kind=kind, n_tiers=k, lists=lists, heaps=heaps, st=st, fst=fst, page_at=page,
+        kind=kind, n_tiers=k, lists=lists, heaps=heaps, buckets=buckets, st=st, fst=fst, page_at=page,
         nu=np.zeros(1, np.int32), nu_base=np.zeros(1, np.int64), ring=ring, ring_state=np.zeros(2, np.int64),
         fp=fp, window=window,
     )

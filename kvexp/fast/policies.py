@@ -4,10 +4,12 @@ The hooks mirror ``kvexp.policies``: ``pol_insert``, ``pol_access``, ``pol_remov
 ``pol_evict`` behave exactly like the Python classes' methods of the same names, with the
 policy chosen by ``ps.kind`` at run time, so one compiled engine serves every policy (a branch
 the CPU predicts perfectly costs less than compiling nine engines). lru and fifo keep
-intrusive lists; the others keep indexed heaps keyed by the same tuples as the reference, the
-float components computed with the same operations in the same order, so ties resolve alike.
-A key that grows is recorded lazily (``heap_set``) and ``pol_evict`` re-keys a stale root before
-taking it, so the victim is always the page with the smallest current key, as in the reference.
+intrusive lists; lfu and heavy_hitter, keyed (hist, last, page) with hist a touch count, keep
+frequency buckets (``kvexp.fast.buckets``); the others keep indexed heaps keyed by the same
+tuples as the reference, the float components computed with the same operations in the same
+order, so ties resolve alike. A key that grows is recorded lazily (``heap_set``) and
+``pol_evict`` re-keys a stale root before taking it, so the victim is always the page with the
+smallest current key, as in the reference.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from kvexp.fast.buckets import bucket_insert, bucket_pop, bucket_remove
 from kvexp.fast.heap import heap_delete, heap_pop_root, heap_refresh_top, heap_set, heap_tier, heap_top, pack
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.lists import list_append, list_move_to_end, list_pop_oldest, list_unlink
@@ -27,7 +30,7 @@ LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY =
 # REGRET and SIZE_COST (cost_aware). ``ring`` rows are the window's queued touches (position,
 # page), ``ring_state`` its head and length; ``nu`` the next uses of the rows from ``nu_base``.
 PolicyState = namedtuple(
-    "PolicyState", "kind n_tiers lists heaps st fst page_at nu nu_base ring ring_state fp window"
+    "PolicyState", "kind n_tiers lists heaps buckets st fst page_at nu nu_base ring ring_state fp window"
 )
 HIST, LAST, AUX = range(3)
 REGRET_F, SIZE_COST = range(2)
@@ -54,7 +57,7 @@ def _key(ps, p):
         return -(last + gap), last
     if kind == BELADY:
         return -float(st[p, AUX]), np.int64(0)
-    return float(st[p, HIST]), last  # lfu, heavy_hitter, windowed_recency
+    return float(st[p, HIST]), last  # windowed_recency
 
 
 @hot
@@ -119,6 +122,13 @@ def pol_insert(ps, k, p, now):
     if kind <= FIFO:
         list_append(ps.lists, k, p)
         return
+    if kind <= HEAVY_HITTER:  # lfu, heavy_hitter: buckets
+        st = ps.st
+        if k == 0:
+            st[p, HIST] += 1
+        st[p, LAST] = now
+        bucket_insert(ps.buckets, k, p, st[p, HIST], now, st, LAST)
+        return
     if kind == BELADY:
         if ps.page_at[now] == p:
             ps.st[p, AUX] = ps.nu[now - ps.nu_base[0]]
@@ -144,6 +154,14 @@ def pol_access(ps, k, p, now):
         return
     if kind == FIFO:
         return
+    if kind <= HEAVY_HITTER:  # lfu, heavy_hitter: to the next bucket up
+        st = ps.st
+        h = st[p, HIST]
+        bucket_remove(ps.buckets, k, p, h)
+        st[p, HIST] = h + 1
+        st[p, LAST] = now
+        bucket_insert(ps.buckets, k, p, h + 1, now, st, LAST)
+        return
     if kind == BELADY:
         ps.st[p, AUX] = ps.nu[now - ps.nu_base[0]]
     else:
@@ -156,6 +174,8 @@ def pol_remove(ps, k, p):
     """``p`` left tier ``k`` without being a victim (it was promoted or overwritten)."""
     if ps.kind <= FIFO:
         list_unlink(ps.lists, p)
+    elif ps.kind <= HEAVY_HITTER:
+        bucket_remove(ps.buckets, k, p, ps.st[p, HIST])
     else:
         heap_delete(ps.heaps, k, p)
 
@@ -166,6 +186,11 @@ def pol_evict(ps, k, now):
     kind = ps.kind
     if kind <= FIFO:
         return list_pop_oldest(ps.lists, k)
+    if kind <= HEAVY_HITTER:
+        v = bucket_pop(ps.buckets, k)
+        if kind == LFU and k == ps.n_tiers - 1:
+            ps.st[v, HIST] = 0
+        return v
     while True:  # the root may hold a stale (smaller) key: refresh it until the root is current
         v, y1, y2 = heap_top(ps.heaps, k)
         x1, x2 = _key(ps, v)
@@ -173,10 +198,7 @@ def pol_evict(ps, k, now):
             break
         heap_refresh_top(ps.heaps, k, x1, x2)
     heap_pop_root(ps.heaps, k)
-    if kind == LFU:
-        if k == ps.n_tiers - 1:
-            ps.st[v, HIST] = 0
-    elif kind == REGRET:
+    if kind == REGRET:
         if k == 0:
             ps.st[v, AUX] = now
     return v
