@@ -11,10 +11,11 @@ from typing import Sequence
 import numpy as np
 
 from kvexp.fast.bits import new_bits
+from kvexp.fast.buckets import ROW_GROWTH, first_hists, new_buckets
 from kvexp.fast.kernel import EngineState
 from kvexp.fast.lists import new_lists
 from kvexp.fast.order import new_order
-from kvexp.fast.rows import page_rows
+from kvexp.fast.rows import counters, page_rows
 from kvexp.fast.policies import (AUX, BELADY, COST_AWARE, DECAY, FIFO, FW, GAP, HEAVY_HITTER, HORIZON, LENGTH, LFU, LRU,
                                  PREDICTIVE, REGRET, RGW, RW, SIZE_COST, WINDOWED, PolicyState)
 from kvexp.fast.prefetch import MARKOV, NONE, STRIDE, PrefetchState, new_prefetch
@@ -87,13 +88,17 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     belady needs ``first_use`` (its initial next use of every page)."""
     kind = POLICY_KINDS[type(policy)]
     n, k, rows = len(page_bytes), len(cap), len(page)
-    per_page = page_rows(n if kind > FIFO else 1, k)
-    st, fst = per_page.st, per_page.fst
+    ordered = kind in (WINDOWED, COST_AWARE, PREDICTIVE, REGRET)  # on a run + heap (kvexp.fast.order)
+    per_page = page_rows(n if ordered else 1, k)
+    st, fst = per_page.st if ordered else counters(n if kind > FIFO else 1), per_page.fst
     fp = np.zeros(7, np.float64)
     window, ring = 1, np.zeros((1, 2), np.int64)
     lists, order, bits = new_lists(0, k), new_order(per_page, np.ones(k, np.int64), 0), new_bits(k, 1)
+    buckets = new_buckets(0, k, ROW_GROWTH + 1)  # never full, never used
     if kind <= FIFO:
         lists = new_lists(n, k)
+    elif kind <= HEAVY_HITTER:
+        buckets = new_buckets(n, k, first_hists(page, n))
     elif kind == BELADY:
         bits = new_bits(k, rows + n)  # next uses (rows), then pages never used again
     else:
@@ -117,7 +122,7 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     elif kind == BELADY:
         st[:, AUX] = first_use
     return PolicyState(
-        kind=kind, n_tiers=k, lists=lists, order=order, bits=bits, st=st, fst=fst, page_at=page,
+        kind=kind, n_tiers=k, lists=lists, order=order, bits=bits, buckets=buckets, st=st, fst=fst, page_at=page,
         nu=np.zeros(1, np.int32), nu_base=np.zeros(1, np.int64), ring=ring, ring_state=np.zeros(2, np.int64),
         fp=fp, window=window,
     )

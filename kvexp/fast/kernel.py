@@ -6,19 +6,21 @@ latencies match the reference to the last bit. Two structural differences, both 
 the results: the reference's recursion "make room in tier k+1 for tier k's victim" is a loop
 over one frame per tier (``_admit``), and a row's own move and its prefetches go through one
 call site, so each policy hook is inlined into the loop exactly once. The loop also hints the
-CPU to load the state of the page ``AHEAD`` rows on (the trace is known in advance), which
-changes speed only. Counters accumulate in the ``EngineState`` arrays; ``kvexp.fast.driver``
+CPU to load the state of the page ``AHEAD`` rows on (the trace is known in advance), and of a
+tier's next victim, which changes speed only. Counters accumulate in the ``EngineState`` arrays; ``kvexp.fast.driver``
 turns them into ``kvexp.metrics.Counters``.
 """
 from __future__ import annotations
 
 from collections import namedtuple
 
+from kvexp.fast.buckets import NEXT, bucket_full
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.lists import list_second_oldest
 from kvexp.fast.order import order_next
 from kvexp.fast.memhint import prefetch_hint
-from kvexp.fast.policies import BELADY, FIFO, WINDOWED, belady_next_victim, pol_access, pol_advance, pol_evict, pol_insert, pol_remove
+from kvexp.fast.policies import (BELADY, FIFO, HEAVY_HITTER, LFU, WINDOWED, belady_next_victim, pol_access,
+                                 pol_advance, pol_evict, pol_insert, pol_remove)
 from kvexp.fast.prefetch import MARKOV, NONE, candidates, table_slot
 
 DEMAND, PREFETCH, WRITE = 0, 1, 2
@@ -31,6 +33,17 @@ EngineState = namedtuple(
     "size loc pending used cap peak fixed bw served demotions bytes_in bytes_out cnt flt recompute "
     "has_recompute frame_page frame_cost",
 )
+
+
+@hot
+def _hint_victim(e, ps, v):
+    """lfu, heavy_hitter: ``v`` just left its bucket; start loading the state of the page after
+    it, its tier's next victim unless that bucket empties or a tie goes ahead of it first (finding
+    the victim on every row, as ``_hint`` does for lru, costs more than it saves here)."""
+    y = ps.buckets.link[v, NEXT]
+    prefetch_hint(ps.st, y)
+    prefetch_hint(e.size, y)
+    prefetch_hint(e.loc, y)
 
 
 @hot
@@ -52,6 +65,8 @@ def _admit(e, ps, p, now, cause):
         need = size[x]
         if used[k] + need > cap[k]:
             v = pol_evict(ps, k, now)
+            if LFU <= ps.kind <= HEAVY_HITTER:
+                _hint_victim(e, ps, v)
             used[k] -= size[v]
             if k == 0 and e.pending[v]:  # a prefetched page left tier 0 unread
                 e.pending[v] = 0
@@ -116,8 +131,9 @@ AHEAD = 6  # rows between hinting a page's state into the cache and using it
 def _hint(e, ps, pf, page, j):
     """Start loading the state that row ``j`` will touch (its page's engine and policy rows,
     the Markov slot and successor row it will read; all known from the trace), and the state
-    of tier 0's next victim. (Hinting the next victims of every tier, or pages further down a
-    run, measured slower: the hints only compete with the loads they would save.)"""
+    of tier 0's next victim (lfu and heavy_hitter: ``_hint_victim``, as each victim leaves).
+    (Hinting the next victims of every tier, or pages further down a run, measured slower: the
+    hints only compete with the loads they would save.)"""
     if j >= len(page):
         return
     q = page[j]
@@ -129,6 +145,9 @@ def _hint(e, ps, pf, page, j):
         v = list_second_oldest(ps.lists, 0)
         prefetch_hint(ps.lists.link, v)
         prefetch_hint(e.size, v)
+    elif ps.kind <= HEAVY_HITTER:
+        prefetch_hint(ps.st, q)
+        prefetch_hint(ps.buckets.link, q)
     elif ps.kind == BELADY:
         prefetch_hint(ps.st, q)
         v = belady_next_victim(ps, 0)
@@ -150,15 +169,15 @@ def _hint(e, ps, pf, page, j):
 def run_span(start, stop, page, op, served_by, e, ps, pf):
     """Replay trace rows ``[start, stop)``; return the row reached.
 
-    Returns early (before a row) when the Markov table needs to grow; the caller grows it and
-    calls again from the returned row.
+    Returns early (before a row) when the Markov table or the frequency buckets need to grow;
+    the caller grows them and calls again from the returned row.
     """
     lat = e.flt[LATENCY]
     hit_cost, write_cost = e.flt[HIT_COST], e.flt[WRITE_COST]
     skip_cold = e.has_recompute
     loc, pending, cnt = e.loc, e.pending, e.cnt
     for i in range(start, stop):
-        if pf.kind == MARKOV and pf.fill[0] >= pf.fill[1]:
+        if (pf.kind == MARKOV and pf.fill[0] >= pf.fill[1]) or bucket_full(ps.buckets):
             e.flt[LATENCY] = lat
             return i
         _hint(e, ps, pf, page, i + AHEAD)

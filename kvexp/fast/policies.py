@@ -4,14 +4,15 @@ The hooks mirror ``kvexp.policies``: ``pol_insert``, ``pol_access``, ``pol_remov
 ``pol_evict`` behave exactly like the Python classes' methods of the same names, with the
 policy chosen by ``ps.kind`` at run time, so one compiled engine serves every policy (a branch
 the CPU predicts perfectly costs less than compiling nine engines). lru and fifo keep
-intrusive lists; belady keeps each tier's pages in a bitmap-tree set of their next uses (a next
-use names its row, so it is unique among resident pages; pages never used again are members
-past the trace's rows, largest for the smallest page id, the reference's tie order), and its
-victim is the set's largest member. The others keep indexed heaps keyed by the same tuples as
-the reference, the float components computed with the same operations in the same order, so
-ties resolve alike.
-A key that grows is recorded lazily (``heap_set``) and ``pol_evict`` re-keys a stale root before
-taking it, so the victim is always the page with the smallest current key, as in the reference.
+intrusive lists; lfu and heavy_hitter, keyed (hist, last, page) with hist a touch count, keep
+frequency buckets (``kvexp.fast.buckets``); belady keeps each tier's pages in a bitmap-tree set
+of their next uses (a next use names its row, so it is unique among resident pages; pages never
+used again are members past the trace's rows, largest for the smallest page id, the reference's
+tie order), and its victim is the set's largest member. The others keep a sorted run plus an
+indexed heap per tier (``kvexp.fast.order``) keyed by the same tuples as the reference, the float
+components computed with the same operations in the same order, so ties resolve alike.
+A key that grows is recorded lazily and ``pol_evict`` re-keys a stale minimum before taking it,
+so the victim is always the page with the smallest current key, as in the reference.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from collections import namedtuple
 import numpy as np
 
 from kvexp.fast.bits import bits_add, bits_discard, bits_max
+from kvexp.fast.buckets import bucket_insert, bucket_pop, bucket_remove
 from kvexp.fast.heap import pack
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.order import order_delete, order_pop, order_refresh_top, order_set, order_tier, order_top
@@ -34,7 +36,7 @@ LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY =
 # page), ``ring_state`` its head and length; ``nu`` the next uses of the rows from ``nu_base``;
 # ``bits`` belady's per-tier sets of next uses.
 PolicyState = namedtuple(
-    "PolicyState", "kind n_tiers lists order bits st fst page_at nu nu_base ring ring_state fp window"
+    "PolicyState", "kind n_tiers lists order bits buckets st fst page_at nu nu_base ring ring_state fp window"
 )
 HIST, LAST, AUX = range(3)
 REGRET_F = SIZE_COST = 0  # one float per page: regret's or cost_aware's
@@ -59,7 +61,7 @@ def _key(ps, p):
         else:
             gap = fp[GAP]
         return -(last + gap), last
-    return float(st[p, HIST]), last  # lfu, heavy_hitter, windowed_recency
+    return float(st[p, HIST]), last  # windowed_recency
 
 
 @hot
@@ -140,6 +142,13 @@ def pol_insert(ps, k, p, now):
     if kind <= FIFO:
         list_append(ps.lists, k, p)
         return
+    if kind <= HEAVY_HITTER:  # lfu, heavy_hitter: buckets
+        st = ps.st
+        if k == 0:
+            st[p, HIST] += 1
+        st[p, LAST] = now
+        bucket_insert(ps.buckets, k, p, st[p, HIST], now, st, LAST)
+        return
     if kind == BELADY:
         if ps.page_at[now] == p:
             ps.st[p, AUX] = ps.nu[now - ps.nu_base[0]]
@@ -167,6 +176,14 @@ def pol_access(ps, k, p, now):
         return
     if kind == FIFO:
         return
+    if kind <= HEAVY_HITTER:  # lfu, heavy_hitter: to the next bucket up
+        st = ps.st
+        h = st[p, HIST]
+        bucket_remove(ps.buckets, k, p, h)
+        st[p, HIST] = h + 1
+        st[p, LAST] = now
+        bucket_insert(ps.buckets, k, p, h + 1, now, st, LAST)
+        return
     if kind == BELADY:
         bits_discard(ps.bits, k, _next_use_member(ps, p))
         ps.st[p, AUX] = ps.nu[now - ps.nu_base[0]]
@@ -183,6 +200,8 @@ def pol_remove(ps, k, p):
         list_unlink(ps.lists, p)
     elif ps.kind == BELADY:
         bits_discard(ps.bits, k, _next_use_member(ps, p))
+    elif ps.kind <= HEAVY_HITTER:
+        bucket_remove(ps.buckets, k, p, ps.st[p, HIST])
     else:
         order_delete(ps.order, k, p)
 
@@ -193,6 +212,11 @@ def pol_evict(ps, k, now):
     kind = ps.kind
     if kind <= FIFO:
         return list_pop_oldest(ps.lists, k)
+    if kind <= HEAVY_HITTER:
+        v = bucket_pop(ps.buckets, k)
+        if kind == LFU and k == ps.n_tiers - 1:
+            ps.st[v, HIST] = 0
+        return v
     if kind == BELADY:
         v = belady_next_victim(ps, k)
         bits_discard(ps.bits, k, _next_use_member(ps, v))
@@ -204,10 +228,7 @@ def pol_evict(ps, k, now):
             break
         order_refresh_top(ps.order, k, v, x1, x2)
     order_pop(ps.order, k, v)
-    if kind == LFU:
-        if k == ps.n_tiers - 1:
-            ps.st[v, HIST] = 0
-    elif kind == REGRET:
+    if kind == REGRET:
         if k == 0:
             ps.st[v, AUX] = now
     return v

@@ -22,6 +22,12 @@ PageRows = namedtuple("PageRows", "st fst rkf rki link slot")
 WORDS = 8  # int64 words per row: 64 bytes, one cache line
 
 
+def counters(n_pages: int) -> np.ndarray:
+    """``st`` alone, for the policies that keep no key per page (32-byte rows, the same array
+    type as ``page_rows``' ``st``, so one compiled kernel serves every policy)."""
+    return np.zeros((n_pages, 4), np.int64)[:, :3]
+
+
 def page_rows(n_pages: int, n_tiers: int) -> PageRows:
     """Zeroed rows for ``n_pages`` pages plus one sentinel row per tier, line-aligned."""
     n = n_pages + n_tiers
