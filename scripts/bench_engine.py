@@ -13,8 +13,9 @@ reference ratios, every policy with prefetch none, markov and stride. Fast runs 
 are timed once. Times are CPU seconds of this process (steadier than wall time on a shared
 machine). "moves/access" counts fetches into tier 0, prefetches, demotions and drops per access:
 the work a run does. Then: steady-state time per access from 1e3 to 1e6 resident pages (next to
-libCacheSim's LRU on the same traces), trace and run bytes per access with the peak memory of a
-10M-access run, and first-run compile and cached start-up times (fresh processes).
+libCacheSim's LRU on the same traces), the machine's latency of a load that misses each cache
+level, trace and run bytes per access with the peak memory of a 10M-access run, and first-run
+compile and cached start-up times (fresh processes).
 Figures are for this simulator on this machine; they say nothing about an inference runtime.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import libcachesim as lcs
 import numpy as np
+from numba import njit
 
 import kvexp.fast
 from kvexp.crosscheck import write_oracle_general
@@ -178,6 +180,32 @@ def scaling_table(args: argparse.Namespace, workdir: Path) -> None:
     print(table(["resident pages R", *SCALING_POLICIES, "libCacheSim LRU", "lru hit rate (timed)"], rows))
 
 
+@njit(cache=True)
+def _chase(nxt, steps):
+    i = 0
+    for _ in range(steps):
+        i = nxt[i]
+    return i
+
+
+def latency_table(args: argparse.Namespace) -> None:
+    """Time per dependent load in a random cycle over a working set of each size: what a page's
+    state costs when it is not in cache (the scaling table's growth is mostly this)."""
+    rows = []
+    for kib in (32, 1024, 4096, 65536):
+        n = kib * 1024 // 64  # one 8-byte slot per 64-byte line
+        order = np.random.default_rng(0).permutation(n)
+        nxt = np.zeros(n * 8, np.int64)
+        nxt[order * 8] = np.roll(order, -1) * 8
+        _chase(nxt, 10)
+        steps = 2_000_000
+        start = time.perf_counter()
+        _chase(nxt, steps)
+        rows.append([f"{kib:,} KiB", f"{(time.perf_counter() - start) / steps * 1e9:.1f}"])
+    print("\nMemory latency on this machine (ns per dependent load, random cycle over the working set)\n")
+    print(table(["working set", "ns/load"], rows))
+
+
 MEMORY_PROBE = """
 import resource, sys, time, tracemalloc
 import numpy as np
@@ -268,6 +296,7 @@ def main() -> None:
     speed_table(args)
     with tempfile.TemporaryDirectory() as tmp:
         scaling_table(args, Path(tmp))
+    latency_table(args)
     memory_table(args)
     startup_table(args)
 

@@ -23,7 +23,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from kvexp.fast.jit import hot
+from kvexp.fast.jit import hot, kernel
 
 Heaps = namedtuple("Heaps", "kf ki slot off size hole")
 PAGE_BITS = 31
@@ -139,14 +139,21 @@ def _take_last(h, base, n, i):
         _settle(h, base, n, i, x1, x2)
 
 
+@kernel
+def _fill_hole_now(h, k):
+    h.hole[k] = 0
+    n = h.size[k] - 1
+    h.size[k] = n
+    _take_last(h, h.off[k], n, 0)
+
+
 @hot
 def _fill_hole(h, k):
-    """Fill a hole left at tier k's root by ``heap_pop_root``, if any, with the last entry."""
+    """Fill a hole left at tier k's root by ``heap_pop_root``, if any, with the last entry (a
+    call, not inlined: it is rare, since an insert usually takes the hole first, and each
+    inlined copy of a sift lengthens the kernel's compilation)."""
     if h.hole[k]:
-        h.hole[k] = 0
-        n = h.size[k] - 1
-        h.size[k] = n
-        _take_last(h, h.off[k], n, 0)
+        _fill_hole_now(h, k)
 
 
 @hot
@@ -159,21 +166,24 @@ def heap_set(h, k, p, x1, x2):
     of a sift to the bottom of the heap. A key that shrinks is moved up at once.
     """
     y2 = pack(x2, p)
-    if h.slot[p, 0] < 0:
+    n = h.size[k]
+    if h.slot[p, 0] < 0:  # a new entry: into the root's hole if there is one, else at the end
         h.slot[p, 1] = k
-        if h.hole[k]:  # the new entry takes the root's place
+        if h.hole[k]:
             h.hole[k] = 0
-            _sift_down(h, h.off[k], h.size[k], 0, x1, y2)
+            i = 0
+        else:
+            i = n
+            n += 1
+            h.size[k] = n
+    else:
+        j = 2 * (h.off[k] + h.slot[p, 0])
+        if not _less(x1, y2, h.kf[j], h.ki[j + 1]):
             return
-        i = h.size[k]
-        h.size[k] = i + 1
-        _sift_up(h, h.off[k], i, x1, y2)
-        return
-    j = 2 * (h.off[k] + h.slot[p, 0])
-    if not _less(x1, y2, h.kf[j], h.ki[j + 1]):
-        return
-    _fill_hole(h, k)
-    _settle(h, h.off[k], h.size[k], h.slot[p, 0], x1, y2)
+        _fill_hole(h, k)
+        n = h.size[k]
+        i = h.slot[p, 0]
+    _settle(h, h.off[k], n, i, x1, y2)
 
 
 @hot

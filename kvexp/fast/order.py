@@ -85,10 +85,8 @@ def order_set(o, k, p, x1, x2):
         if not _less(x1, y2, o.rkf[p], o.rki[p]):
             return
         _unlink(o, p)
-    elif i >= 0:
-        heap_set(o.heaps, k, p, x1, x2)
-        return
-    if not _run_insert(o, k, p, x1, y2):
+        i = -1
+    if i >= 0 or not _run_insert(o, k, p, x1, y2):  # one call site: each inlines a sift
         heap_set(o.heaps, k, p, x1, x2)
 
 
@@ -117,9 +115,7 @@ def order_refresh_top(o, k, p, x1, x2):
     """``p``, just returned by ``order_top``, has the larger current key (x1, pack(x2, p))."""
     if o.heaps.slot[p, 0] == IN_RUN:
         _unlink(o, p)
-        y2 = pack(x2, p)
-        if not _run_insert(o, k, p, x1, y2):
-            heap_set(o.heaps, k, p, x1, x2)
+        order_set(o, k, p, x1, x2)  # p is nowhere now: placed anew
     else:
         heap_refresh_top(o.heaps, k, x1, x2)
 
