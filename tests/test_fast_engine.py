@@ -6,7 +6,7 @@ of the per-row ``served_by`` array. The cases cover every built-in policy x ever
 workload x four tier stacks x prefetch none/markov/stride x fp16/int4, the other quant schemes
 and recompute mode on a subset, random traces with writes and uneven page sizes, observers,
 and a cross-check of the full-size Zipf trace against libCacheSim. Cold, the first test also
-pays numba's one-time compilation (about half a minute), cached on disk afterwards.
+pays numba's one-time compilation (about a minute), cached on disk afterwards.
 """
 from __future__ import annotations
 
