@@ -77,7 +77,11 @@ def belady_next_victim(ps, k):
     """The page belady would evict from tier ``k`` now (an arbitrary page if it is empty)."""
     m = bits_max(ps.bits, k)
     n = len(ps.page_at)
-    return ps.page_at[m] if 0 <= m < n else n + len(ps.st) - 1 - m if m >= n else np.int64(0)
+    if m < 0:
+        return np.int64(0)
+    if m < n:
+        return np.int64(ps.page_at[m])
+    return n + len(ps.st) - 1 - m  # a page never used again: undo _next_use_member
 
 
 @hot
