@@ -1,18 +1,22 @@
-"""Frequency buckets for lfu and heavy_hitter: O(1) hooks instead of a heap (numba).
+"""Frequency buckets for lfu, heavy_hitter and windowed_recency: O(1) hooks instead of a heap (numba).
 
-Both policies evict a tier's page with the smallest ``(hist, last, page)``. Every change to a
-page's key sets ``last = now``, the current trace row, which no stored ``last`` exceeds; so the
-pages of one tier with one hist, ordered by ``(last, page)``, form a list that only grows at its
-tail, except that pages given the same row must be ordered by id: an insert walks back from the
-tail over this row's entries with larger ids (a row inserts only its own page, its prefetches
-and the pages they push down, so the walk is short). Each (hist, tier) bucket is such a list,
-circular and doubly linked: ``link[p]`` is page p's (previous, next) and ``head[hist * n_tiers
-+ tier]`` the bucket's oldest page (-1: empty), whose previous is the newest; hist-major, so
-more hist values only append buckets, and a tier-0 touch (hist to hist + 1) stays within a
-cache line or two. A bitmap-tree set per tier (``kvexp.fast.bits``) holds the tier's non-empty
-hist values: the victim is the head of the smallest, found by reading one word per tree level.
-Nothing scans or sifts, so a hook costs the same with a thousand resident pages as with a
-million, and the buckets take 4 bytes per (hist, tier) plus 8 per page.
+These policies evict a tier's page with the smallest ``(hist, last, page)``: hist is a touch
+count (windowed_recency: touches inside the window). The pages of one tier with one hist,
+ordered by ``(last, page)``, form a list. Each (hist, tier) bucket is such a list, circular and
+doubly linked: ``link[p]`` is page p's (previous, next) and ``head[hist * n_tiers + tier]`` the
+bucket's oldest page (-1: empty), whose previous is the newest; hist-major, so more hist values
+only append buckets, and a tier-0 touch (hist to hist + 1) stays within a cache line or two.
+An insert walks back from the tail over the pages that order after it. Every touch and every
+move sets ``last = now``, the current trace row, which no stored ``last`` exceeds, so those
+inserts walk only over this row's entries with larger ids (a row inserts only its own page, its
+prefetches and the pages they push down: a short walk). windowed_recency also lowers a count
+when a touch leaves the window, keeping ``last``: in tier 0 a page whose count drops to 0 is
+the newest of its bucket (the pages there reached 0 as older touches expired), and any other
+drop passes only pages moved or touched since the page's ``last``, in the last ``window`` rows.
+A bitmap-tree set per tier (``kvexp.fast.bits``) holds the tier's non-empty hist values: the
+victim is the head of the smallest, found by reading one word per tree level. Nothing scans or
+sifts, so a hook costs the same with a thousand resident pages as with a million, and the
+buckets take 4 bytes per (hist, tier) plus 8 per page.
 
 Buckets cover hist ``0 .. top[1] - 1``; ``top[0]`` is the largest hist stored so far, and no
 page's hist ever exceeds it (every touch is followed by an insert). A page's hist grows at most
@@ -88,9 +92,10 @@ def bucket_full(bk):
 
 
 @hot
-def bucket_insert(bk, k, p, h, now, st, last_col):
-    """Page p (hist h, ``st[p, last_col] == now``) joins tier k: after every page of its bucket
-    with an older touch, or the same touch and a smaller id."""
+def bucket_insert(bk, k, p, h, last, st, last_col, walk):
+    """Page p (hist h, ``st[p, last_col] == last``) joins tier k: after every page of its
+    bucket with an older ``last``, or the same ``last`` and a smaller id. Return False, changing
+    nothing, when its place is more than ``walk`` pages back from the bucket's newest."""
     link, head = bk.link, bk.head
     b = h * bk.n_tiers + k
     first = head[b]
@@ -101,19 +106,24 @@ def bucket_insert(bk, k, p, h, now, st, last_col):
         bits_add(bk.bits, k, h)
         if h > bk.top[0]:
             bk.top[0] = h
-        return
+        return True
     x = link[first, PREV]  # the newest page: p goes right after x
-    while x > p and st[x, last_col] == now:
+    for _ in range(walk + 1):
+        if not (st[x, last_col] > last or (st[x, last_col] == last and x > p)):
+            break
         if x == first:  # p comes before every page of the bucket: it is the new head
             head[b] = p
             x = link[first, PREV]
             break
         x = link[x, PREV]
+    else:
+        return False
     y = link[x, NEXT]
     link[p, PREV] = x
     link[p, NEXT] = y
     link[x, NEXT] = p
     link[y, PREV] = p
+    return True
 
 
 @hot
@@ -134,10 +144,18 @@ def bucket_remove(bk, k, p, h):
 
 
 @hot
-def bucket_pop(bk, k):
-    """Remove and return tier k's victim: the oldest page of its smallest non-empty bucket."""
+def bucket_peek(bk, k):
+    """Tier k's victim, the oldest page of its smallest non-empty bucket, and that hist
+    (-1, -1 when the tier has no page in a bucket)."""
     h = bits_min(bk.bits, k)
-    p = bk.head[h * bk.n_tiers + k]
+    if h < 0:
+        return np.int64(-1), h
+    return np.int64(bk.head[h * bk.n_tiers + k]), h
+
+
+@hot
+def bucket_pop(bk, k):
+    """Remove and return tier k's victim (``bucket_peek``; the tier is not empty)."""
+    p, h = bucket_peek(bk, k)
     bucket_remove(bk, k, p, h)
     return p
-

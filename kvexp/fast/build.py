@@ -88,22 +88,23 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     belady needs ``first_use`` (its initial next use of every page)."""
     kind = POLICY_KINDS[type(policy)]
     n, k, rows = len(page_bytes), len(cap), len(page)
-    ordered = kind in (WINDOWED, COST_AWARE, PREDICTIVE, REGRET)  # on a run + heap (kvexp.fast.order)
+    ordered = kind in (WINDOWED, COST_AWARE, PREDICTIVE, REGRET)  # keys on kvexp.fast.order (windowed: overflow)
     per_page = page_rows(n if ordered else 1, k)
-    st, fst = per_page.st if ordered else counters(n if kind > FIFO else 1), per_page.fst
+    keyed = ordered and kind != WINDOWED  # windowed keeps its counters apart: its heap is rare
+    st, fst = per_page.st if keyed else counters(n if kind > FIFO else 1), per_page.fst
     fp = np.zeros(7, np.float64)
     window, ring = 1, np.zeros((1, 2), np.int64)
     lists, order, bits = new_lists(0, k), new_order(per_page, np.ones(k, np.int64), 0), new_bits(k, 1)
     buckets = new_buckets(0, k, ROW_GROWTH + 1)  # never full, never used
     if kind <= FIFO:
         lists = new_lists(n, k)
-    elif kind <= HEAVY_HITTER:
-        buckets = new_buckets(n, k, first_hists(page, n))
     elif kind == BELADY:
         bits = new_bits(k, rows + n)  # next uses (rows), then pages never used again
-    else:
+    if LFU <= kind <= WINDOWED:
+        buckets = new_buckets(n, k, first_hists(page, n))
+    if ordered:
         smallest = max(int(page_bytes.min()), 1) if n else 1
-        walk = RUN_WALK if kind in (REGRET, WINDOWED) else 0  # keys that grow with recency
+        walk = RUN_WALK if kind == REGRET else 0  # keys that grow with recency
         order = new_order(per_page, np.minimum(cap // smallest, n), walk)
     if kind == COST_AWARE:
         fp[FW], fp[RW], fp[LENGTH] = policy.freq_weight, policy.recency_weight, max(rows, 1)

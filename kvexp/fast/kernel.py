@@ -19,7 +19,7 @@ from kvexp.fast.jit import hot, kernel
 from kvexp.fast.lists import list_second_oldest
 from kvexp.fast.order import order_next
 from kvexp.fast.memhint import prefetch_hint
-from kvexp.fast.policies import (BELADY, FIFO, HEAVY_HITTER, LFU, WINDOWED, belady_next_victim, pol_access,
+from kvexp.fast.policies import (BELADY, FIFO, LFU, WINDOWED, belady_next_victim, pol_access,
                                  pol_advance, pol_evict, pol_insert, pol_remove)
 from kvexp.fast.prefetch import MARKOV, NONE, candidates, table_slot
 
@@ -37,9 +37,9 @@ EngineState = namedtuple(
 
 @hot
 def _hint_victim(e, ps, v):
-    """lfu, heavy_hitter: ``v`` just left its bucket; start loading the state of the page after
-    it, its tier's next victim unless that bucket empties or a tie goes ahead of it first (finding
-    the victim on every row, as ``_hint`` does for lru, costs more than it saves here)."""
+    """The bucket policies: ``v`` just left its bucket; start loading the state of the page
+    after it, its tier's next victim unless that bucket empties or a tie goes ahead of it first
+    (finding the victim on every row, as ``_hint`` does for lru, costs more than it saves here)."""
     y = ps.buckets.link[v, NEXT]
     prefetch_hint(ps.st, y)
     prefetch_hint(e.size, y)
@@ -65,7 +65,7 @@ def _admit(e, ps, p, now, cause):
         need = size[x]
         if used[k] + need > cap[k]:
             v = pol_evict(ps, k, now)
-            if LFU <= ps.kind <= HEAVY_HITTER:
+            if LFU <= ps.kind <= WINDOWED:
                 _hint_victim(e, ps, v)
             used[k] -= size[v]
             if k == 0 and e.pending[v]:  # a prefetched page left tier 0 unread
@@ -131,7 +131,7 @@ AHEAD = 6  # rows between hinting a page's state into the cache and using it
 def _hint(e, ps, pf, page, j):
     """Start loading the state that row ``j`` will touch (its page's engine and policy rows,
     the Markov slot and successor row it will read; all known from the trace), and the state
-    of tier 0's next victim (lfu and heavy_hitter: ``_hint_victim``, as each victim leaves).
+    of tier 0's next victim (the bucket policies: ``_hint_victim``, as each victim leaves).
     (Hinting the next victims of every tier, or pages further down a run, measured slower: the
     hints only compete with the loads they would save.)"""
     if j >= len(page):
@@ -145,7 +145,7 @@ def _hint(e, ps, pf, page, j):
         v = list_second_oldest(ps.lists, 0)
         prefetch_hint(ps.lists.link, v)
         prefetch_hint(e.size, v)
-    elif ps.kind <= HEAVY_HITTER:
+    elif ps.kind <= WINDOWED:
         prefetch_hint(ps.st, q)
         prefetch_hint(ps.buckets.link, q)
     elif ps.kind == BELADY:
@@ -182,7 +182,7 @@ def run_span(start, stop, page, op, served_by, e, ps, pf):
             return i
         _hint(e, ps, pf, page, i + AHEAD)
         if ps.kind == WINDOWED:
-            pol_advance(ps, i)
+            pol_advance(ps, loc, i)
         p = page[i]
         t = loc[p]
         own = t != 0  # the row's own page must move into tier 0

@@ -1,6 +1,6 @@
 """A tier's priority order as a sorted run plus a heap, for keys that mostly grow with time (numba).
 
-Under recency-weighted keys (regret_aware, windowed_recency) nearly every new key is among
+Under recency-weighted keys (regret_aware) nearly every new key is among
 the largest in its tier, so a heap sinks almost every entry it takes from its root to the
 bottom: the whole depth per eviction. Here each tier also keeps a run: a doubly-linked list of
 entries in increasing stored key. An entry whose place is within ``walk`` entries of the

@@ -4,8 +4,10 @@ The hooks mirror ``kvexp.policies``: ``pol_insert``, ``pol_access``, ``pol_remov
 ``pol_evict`` behave exactly like the Python classes' methods of the same names, with the
 policy chosen by ``ps.kind`` at run time, so one compiled engine serves every policy (a branch
 the CPU predicts perfectly costs less than compiling nine engines). lru and fifo keep
-intrusive lists; lfu and heavy_hitter, keyed (hist, last, page) with hist a touch count, keep
-frequency buckets (``kvexp.fast.buckets``); belady keeps each tier's pages in a bitmap-tree set
+intrusive lists; lfu, heavy_hitter and windowed_recency, keyed (hist, last, page) with hist a
+touch count (windowed: inside the window), keep frequency buckets (``kvexp.fast.buckets``), and
+windowed_recency, whose counts also fall as touches leave the window, an overflow heap per tier
+(``kvexp.fast.order`` without a run) for the pages whose fall would walk far in a bucket; belady keeps each tier's pages in a bitmap-tree set
 of their next uses (a next use names its row, so it is unique among resident pages; pages never
 used again are members past the trace's rows, largest for the smallest page id, the reference's
 tie order), and its victim is the set's largest member. The others keep a sorted run plus an
@@ -21,10 +23,10 @@ from collections import namedtuple
 import numpy as np
 
 from kvexp.fast.bits import bits_add, bits_discard, bits_max
-from kvexp.fast.buckets import bucket_insert, bucket_pop, bucket_remove
+from kvexp.fast.buckets import PREV, bucket_insert, bucket_peek, bucket_remove
 from kvexp.fast.heap import pack
 from kvexp.fast.jit import hot, kernel
-from kvexp.fast.order import order_delete, order_pop, order_refresh_top, order_set, order_tier, order_top
+from kvexp.fast.order import order_delete, order_pop, order_refresh_top, order_set, order_top
 from kvexp.fast.lists import list_append, list_move_to_end, list_pop_oldest, list_unlink
 
 LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY = range(9)
@@ -40,6 +42,8 @@ PolicyState = namedtuple(
 )
 HIST, LAST, AUX = range(3)
 REGRET_F = SIZE_COST = 0  # one float per page: regret's or cost_aware's
+EXPIRY_WALK = 8  # pages a windowed expiry may walk back in its bucket before it takes the heap
+OVERFLOW = -1  # bucket link previous of a page in windowed's overflow heap
 # Float parameters, indices into ``fp``.
 FW, RW, LENGTH, HORIZON, RGW, DECAY, GAP = range(7)
 
@@ -54,14 +58,12 @@ def _key(ps, p):
         return fp[FW] * st[p, HIST] + fp[RW] * last / fp[LENGTH] - ps.fst[p, SIZE_COST], last
     if kind == REGRET:
         return fp[RW] * last + fp[HORIZON] * (fp[FW] * st[p, HIST] + fp[RGW] * ps.fst[p, REGRET_F]), last
-    if kind == PREDICTIVE:
-        hist = st[p, HIST]
-        if hist >= 2:
-            gap = (last - st[p, AUX]) / (hist - 1)
-        else:
-            gap = fp[GAP]
-        return -(last + gap), last
-    return float(st[p, HIST]), last  # windowed_recency
+    hist = st[p, HIST]  # predictive
+    if hist >= 2:
+        gap = (last - st[p, AUX]) / (hist - 1)
+    else:
+        gap = fp[GAP]
+    return -(last + gap), last
 
 
 @hot
@@ -91,16 +93,26 @@ def _rekey(ps, k, p):
 
 
 @kernel
-def pol_advance(ps, now):
-    """The trace reached row ``now``: called before the row's first hook, for windowed_recency
-    only (a call, not inlined, so the other policies' loop stays small).
+def _overflow_set(o, k, p, x1, x2):
+    """Put p into tier k's overflow heap with key (x1, x2), or lower its key there (a call,
+    not inlined: it is rare, and a sift inlined here would lengthen the loop for every policy)."""
+    order_set(o, k, p, x1, x2)
 
-    Drop touches at positions <= now - window and re-key those pages. The
-    reference expires at every hook call; every row calls at least one hook and nothing
-    happens between the start of a row and its first hook, so expiring once per row, here,
-    leaves every hook call seeing the same state.
+
+@hot
+def pol_advance(ps, loc, now):
+    """The trace reached row ``now``: called before the row's first hook, for windowed_recency
+    only.
+
+    Drop touches at positions <= now - window; a page resident in tier ``loc[p]`` moves down
+    one bucket, keeping its ``last``, or into (or up) the tier's overflow heap when its place
+    lies more than ``EXPIRY_WALK`` pages back (with a wide window, many pages' touches
+    interleave inside it, and an unbounded walk would pass them all). The reference expires
+    at every hook call; every row calls at least one hook and nothing happens between the
+    start of a row and its first hook, so expiring once per row, here, leaves every hook call
+    seeing the same state.
     """
-    ring, q = ps.ring, ps.ring_state
+    ring, q, st = ps.ring, ps.ring_state, ps.st
     head, count = q[0], q[1]
     mask = len(ring) - 1
     edge = now - ps.window
@@ -108,10 +120,18 @@ def pol_advance(ps, now):
         p = ring[head, 1]
         head = (head + 1) & mask
         count -= 1
-        ps.st[p, HIST] -= 1
-        k = order_tier(ps.order, p)
-        if k >= 0:
-            _rekey(ps, k, p)
+        h = st[p, HIST]
+        st[p, HIST] = h - 1
+        k = loc[p]
+        if k < 0:
+            continue
+        last = st[p, LAST]
+        if not _in_overflow(ps, p):
+            bucket_remove(ps.buckets, k, p, h)
+            if bucket_insert(ps.buckets, k, p, h - 1, last, st, LAST, EXPIRY_WALK):
+                continue
+            ps.buckets.link[p, PREV] = OVERFLOW
+        _overflow_set(ps.order, k, p, float(h - 1), last)  # a smaller key: moved up at once
     q[0] = head
     q[1] = count
 
@@ -128,12 +148,9 @@ def _window_add(ps, p, now):
 @hot
 def _touch(ps, p, now):
     """State update of an access or an insert into tier 0 (before the key is recomputed)."""
-    kind = ps.kind
     st = ps.st
     st[p, HIST] += 1
-    if kind == WINDOWED:
-        _window_add(ps, p, now)
-    elif kind == PREDICTIVE:
+    if ps.kind == PREDICTIVE:
         if st[p, AUX] < 0:
             st[p, AUX] = now
     st[p, LAST] = now
@@ -146,12 +163,14 @@ def pol_insert(ps, k, p, now):
     if kind <= FIFO:
         list_append(ps.lists, k, p)
         return
-    if kind <= HEAVY_HITTER:  # lfu, heavy_hitter: buckets
+    if kind <= WINDOWED:  # lfu, heavy_hitter, windowed_recency: buckets
         st = ps.st
         if k == 0:
             st[p, HIST] += 1
+            if kind == WINDOWED:
+                _window_add(ps, p, now)
         st[p, LAST] = now
-        bucket_insert(ps.buckets, k, p, st[p, HIST], now, st, LAST)
+        bucket_insert(ps.buckets, k, p, st[p, HIST], now, st, LAST, len(st))
         return
     if kind == BELADY:
         if ps.page_at[now] == p:
@@ -180,13 +199,15 @@ def pol_access(ps, k, p, now):
         return
     if kind == FIFO:
         return
-    if kind <= HEAVY_HITTER:  # lfu, heavy_hitter: to the next bucket up
+    if kind <= WINDOWED:  # lfu, heavy_hitter, windowed_recency: to the next bucket up
         st = ps.st
         h = st[p, HIST]
-        bucket_remove(ps.buckets, k, p, h)
+        _leave_bucket(ps, k, p, h)
         st[p, HIST] = h + 1
+        if kind == WINDOWED:
+            _window_add(ps, p, now)
         st[p, LAST] = now
-        bucket_insert(ps.buckets, k, p, h + 1, now, st, LAST)
+        bucket_insert(ps.buckets, k, p, h + 1, now, st, LAST, len(st))
         return
     if kind == BELADY:
         bits_discard(ps.bits, k, _next_use_member(ps, p))
@@ -197,6 +218,29 @@ def pol_access(ps, k, p, now):
     _rekey(ps, k, p)
 
 
+@kernel
+def _overflow_delete(o, k, p):
+    """Take p out of tier k's overflow heap (a call, not inlined: it is rare)."""
+    order_delete(o, k, p)
+
+
+@hot
+def _in_overflow(ps, p):
+    """True when resident page p is in windowed_recency's overflow heap, not in a bucket: its
+    bucket link's previous is ``OVERFLOW`` (a bucket insert always sets it to a page), so
+    the check reads the line a bucket move reads anyway."""
+    return ps.kind == WINDOWED and ps.buckets.link[p, PREV] == OVERFLOW
+
+
+@hot
+def _leave_bucket(ps, k, p, h):
+    """Take p (hist h) out of tier k's bucket, or out of windowed_recency's overflow heap."""
+    if _in_overflow(ps, p):
+        _overflow_delete(ps.order, k, p)
+    else:
+        bucket_remove(ps.buckets, k, p, h)
+
+
 @hot
 def pol_remove(ps, k, p):
     """``p`` left tier ``k`` without being a victim (it was promoted or overwritten)."""
@@ -204,8 +248,8 @@ def pol_remove(ps, k, p):
         list_unlink(ps.lists, p)
     elif ps.kind == BELADY:
         bits_discard(ps.bits, k, _next_use_member(ps, p))
-    elif ps.kind <= HEAVY_HITTER:
-        bucket_remove(ps.buckets, k, p, ps.st[p, HIST])
+    elif ps.kind <= WINDOWED:
+        _leave_bucket(ps, k, p, ps.st[p, HIST])
     else:
         order_delete(ps.order, k, p)
 
@@ -216,8 +260,14 @@ def pol_evict(ps, k, now):
     kind = ps.kind
     if kind <= FIFO:
         return list_pop_oldest(ps.lists, k)
-    if kind <= HEAVY_HITTER:
-        v = bucket_pop(ps.buckets, k)
+    if kind <= WINDOWED:
+        v, h = bucket_peek(ps.buckets, k)
+        if kind == WINDOWED:  # the overflow heap's root may come first
+            r, y1, y2 = order_top(ps.order, k)
+            if v < 0 or y1 < h or (y1 == h and y2 < pack(ps.st[v, LAST], v)):  # last: on a tie only
+                order_pop(ps.order, k, r)
+                return r
+        bucket_remove(ps.buckets, k, v, h)
         if kind == LFU and k == ps.n_tiers - 1:
             ps.st[v, HIST] = 0
         return v
