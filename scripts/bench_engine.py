@@ -12,7 +12,8 @@ reference ratios, every policy with prefetch none, markov and stride. Fast runs 
 ``kvexp.fast.run`` call (Belady's next-use pass included), best of ``--repeat``; reference runs
 are timed once. Times are CPU seconds of this process (steadier than wall time on a shared
 machine). "moves/access" counts fetches into tier 0, prefetches, demotions and drops per access:
-the work a run does. Then: steady-state time per access from 1e3 to 1e6 resident pages (next to
+the work a run does. Then: windowed_recency by window size on the 4-tier runs (fast engine
+only), steady-state time per access from 1e3 to 1e6 resident pages (next to
 libCacheSim's LRU on the same traces), the machine's latency of a load that misses each cache
 level, trace and run bytes per access with the peak memory of a 10M-access run, and first-run
 compile and cached start-up times (fresh processes).
@@ -142,6 +143,24 @@ def speed_table(args: argparse.Namespace) -> None:
     print(f"\nZipf(0.9), {n:,} accesses over {args.pages:,} pages ({objects:,} distinct); "
           f"fast best of {args.repeat}, reference once\n")
     print(table(header, rows))
+
+
+def window_table(args: argparse.Namespace) -> None:
+    """windowed_recency's speed as its window widens (the 4-tier setup of table 1): a wider
+    window leaves more touches to expire out of order, the case its overflow heap is for."""
+    sized = zipf(n_pages=args.pages, length=args.length, seed=42, scalar_jitter=64)
+    tiers = four_tiers(sized, 0.10)
+    rows = []
+    for window in (32, 1024, 16384, 262144):
+        cells = [f"{window:,}"]
+        for pf_name in ("none", "stride"):
+            t, res = best_time(lambda: kvexp.fast.run(sized, tiers, WindowedRecency(window), PREFETCH[pf_name]()),
+                               args.repeat)
+            cells += [f"{res.metrics['misses']:,}", rate(len(sized), t)]
+        rows.append(cells)
+    print("\nwindowed_recency by window_size, 4 tiers as in table 1 (fast engine, best of "
+          f"{args.repeat})\n")
+    print(table(["window_size", "misses (none)", "acc/s (none)", "misses (stride)", "acc/s (stride)"], rows))
 
 
 def scaling_table(args: argparse.Namespace, workdir: Path) -> None:
@@ -294,6 +313,7 @@ def main() -> None:
         args.resident = [1_000, 10_000, 100_000]
     kvexp.fast.run(zipf(n_pages=100, length=100), reference_tiers(), LRU())  # compile (or load) before timing
     speed_table(args)
+    window_table(args)
     with tempfile.TemporaryDirectory() as tmp:
         scaling_table(args, Path(tmp))
     latency_table(args)

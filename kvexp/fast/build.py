@@ -39,7 +39,7 @@ POLICY_KINDS = {
     LRUPolicy: LRU, FIFOPolicy: FIFO, LFUPolicy: LFU, HeavyHitter: HEAVY_HITTER, WindowedRecency: WINDOWED,
     CostAware: COST_AWARE, Predictive: PREDICTIVE, RegretAware: REGRET, Belady: BELADY,
 }
-RUN_WALK = 8  # entries a run insertion may walk back (kvexp.fast.order)
+RUN_WALK = 32  # entries a run insertion may walk back (kvexp.fast.order)
 PREFETCH_KINDS = {type(None): NONE, Prefetcher: NONE, NoPrefetch: NONE, StridePrefetch: STRIDE, MarkovPrefetch: MARKOV}
 
 
@@ -88,10 +88,10 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     belady needs ``first_use`` (its initial next use of every page)."""
     kind = POLICY_KINDS[type(policy)]
     n, k, rows = len(page_bytes), len(cap), len(page)
-    ordered = kind in (WINDOWED, COST_AWARE, PREDICTIVE, REGRET)  # keys on kvexp.fast.order (windowed: overflow)
+    ordered = kind in (WINDOWED, COST_AWARE, PREDICTIVE, REGRET)  # on kvexp.fast.order (windowed: its overflow heap)
     per_page = page_rows(n if ordered else 1, k)
-    keyed = ordered and kind != WINDOWED  # windowed keeps its counters apart: its heap is rare
-    st, fst = per_page.st if keyed else counters(n if kind > FIFO else 1), per_page.fst
+    in_rows = ordered and kind != WINDOWED  # windowed's counters stay in compact rows: its heap is rare
+    st, fst = per_page.st if in_rows else counters(n if kind > FIFO else 1), per_page.fst
     fp = np.zeros(7, np.float64)
     window, ring = 1, np.zeros((1, 2), np.int64)
     lists, order, bits = new_lists(0, k), new_order(per_page, np.ones(k, np.int64), 0), new_bits(k, 1)

@@ -1,7 +1,7 @@
 """A tier's priority order as a sorted run plus a heap, for keys that mostly grow with time (numba).
 
-Under recency-weighted keys (regret_aware) nearly every new key is among
-the largest in its tier, so a heap sinks almost every entry it takes from its root to the
+Under recency-weighted keys (regret_aware) nearly every new key is among the largest in its
+tier, so a heap sinks almost every entry it takes from its root to the
 bottom: the whole depth per eviction. Here each tier also keeps a run: a doubly-linked list of
 entries in increasing stored key. An entry whose place is within ``walk`` entries of the
 run's tail goes into the run, found by walking back from the tail (those entries were touched
@@ -10,7 +10,10 @@ smallest entry is the smaller of the run's head and the heap's root, so taking i
 when it comes from the run. Keys, laziness and the refresh of a stale minimum are the heap's
 (see that module): a page has one entry, in the run or in the heap, whose stored key never
 exceeds its current key, so the page taken is the one with the smallest current key, whichever
-structure holds it. With ``walk`` 0 the run stays empty and this is the heap alone.
+structure holds it. One difference: a run entry whose key grows (a hit) moves at once to its
+new place when that lies within ``walk`` of the tail, as an lru hit moves to the tail, so the
+run's head is seldom stale; otherwise it stays put with its old key, lazily. With ``walk`` 0
+the run stays empty and this is the heap alone.
 Run entries store their key in ``rkf`` / ``rki`` (in the pages' rows, ``kvexp.fast.rows``, and
 +inf for each tier's sentinel ``n_pages + k``, which closes its circular list); their heap slot
 is ``IN_RUN``.
@@ -54,6 +57,15 @@ def _unlink(o, p):
 
 
 @hot
+def _relink(o, k, p, a, b):
+    """Put run entry p back between a and b, where ``_unlink`` took it from."""
+    o.link[a, NEXT] = p
+    o.link[b, PREV] = p
+    o.heaps.slot[p, 0] = IN_RUN
+    o.heaps.slot[p, 1] = k
+
+
+@hot
 def _run_insert(o, k, p, x1, y2):
     """Put p, key (x1, y2), into tier k's run if its place is within ``walk`` of the tail."""
     link = o.link
@@ -78,13 +90,18 @@ def _run_insert(o, k, p, x1, y2):
 @hot
 def order_set(o, k, p, x1, x2):
     """Insert page p into tier k with key (x1, pack(x2, p)), or give it that key (a larger key
-    is recorded lazily, as in ``heap_set``)."""
+    is recorded lazily, as in ``heap_set``, unless p is in the run and its new place there
+    is within ``walk`` of the tail)."""
     y2 = pack(x2, p)
     i = o.heaps.slot[p, 0]
     if i == IN_RUN:
-        if not _less(x1, y2, o.rkf[p], o.rki[p]):
-            return
+        grows = not _less(x1, y2, o.rkf[p], o.rki[p])
+        a, b = o.link[p, PREV], o.link[p, NEXT]
         _unlink(o, p)
+        if grows:  # to its place near the tail, else back where it was with its key recorded lazily
+            if not _run_insert(o, k, p, x1, y2):
+                _relink(o, k, p, a, b)
+            return
         i = -1
     if i >= 0 or not _run_insert(o, k, p, x1, y2):  # one call site: each inlines a sift
         heap_set(o.heaps, k, p, x1, x2)
