@@ -12,7 +12,9 @@ inserts walk only over this row's entries with larger ids (a row inserts only it
 prefetches and the pages they push down: a short walk). windowed_recency also lowers a count
 when a touch leaves the window, keeping ``last``: in tier 0 a page whose count drops to 0 is
 the newest of its bucket (the pages there reached 0 as older touches expired), and any other
-drop passes only pages moved or touched since the page's ``last``, in the last ``window`` rows.
+drop passes only pages moved or touched since the page's ``last``, in the last ``window`` rows;
+a wide window makes that walk long, so that insert is bounded: past the bound it changes
+nothing and says so, and the policy keeps the page in an overflow heap instead.
 A bitmap-tree set per tier (``kvexp.fast.bits``) holds the tier's non-empty hist values: the
 victim is the head of the smallest, found by reading one word per tree level. Nothing scans or
 sifts, so a hook costs the same with a thousand resident pages as with a million, and the
@@ -152,10 +154,3 @@ def bucket_peek(bk, k):
         return np.int64(-1), h
     return np.int64(bk.head[h * bk.n_tiers + k]), h
 
-
-@hot
-def bucket_pop(bk, k):
-    """Remove and return tier k's victim (``bucket_peek``; the tier is not empty)."""
-    p, h = bucket_peek(bk, k)
-    bucket_remove(bk, k, p, h)
-    return p

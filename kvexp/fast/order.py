@@ -1,19 +1,19 @@
 """A tier's priority order as a sorted run plus a heap, for keys that mostly grow with time (numba).
 
 Under recency-weighted keys (regret_aware) nearly every new key is among the largest in its
-tier, so a heap sinks almost every entry it takes from its root to the
-bottom: the whole depth per eviction. Here each tier also keeps a run: a doubly-linked list of
-entries in increasing stored key. An entry whose place is within ``walk`` entries of the
-run's tail goes into the run, found by walking back from the tail (those entries were touched
-last, so they are in cache); any other goes into the tier's heap (``kvexp.fast.heap``). The
-smallest entry is the smaller of the run's head and the heap's root, so taking it costs O(1)
-when it comes from the run. Keys, laziness and the refresh of a stale minimum are the heap's
-(see that module): a page has one entry, in the run or in the heap, whose stored key never
-exceeds its current key, so the page taken is the one with the smallest current key, whichever
-structure holds it. One difference: a run entry whose key grows (a hit) moves at once to its
-new place when that lies within ``walk`` of the tail, as an lru hit moves to the tail, so the
-run's head is seldom stale; otherwise it stays put with its old key, lazily. With ``walk`` 0
-the run stays empty and this is the heap alone.
+tier, so a heap sinks almost every entry it takes from its root to the bottom: the whole depth
+per eviction. Here each tier also keeps a run: a doubly-linked list of entries in increasing
+stored key. An entry whose place is within ``walk`` entries of the run's tail goes into the run,
+found by walking back from the tail (those entries were touched last, so they are in cache); any
+other goes into the tier's heap (``kvexp.fast.heap``). The smallest entry is the smaller of the
+run's head and the heap's root, so taking it costs O(1) when it comes from the run. Keys,
+laziness and the refresh of a stale minimum are the heap's (see that module): a page has one
+entry, in the run or in the heap, whose stored key never exceeds its current key, so the page
+taken is the one with the smallest current key, whichever structure holds it. One difference: a
+run entry whose key grows (a hit) moves at once to its new place when that lies within ``walk``
+of the tail, as an lru hit moves to the tail, so the run's head is seldom stale; otherwise it
+stays put with its old key, lazily. With ``walk`` 0 the run stays empty and this is the heap
+alone.
 Run entries store their key in ``rkf`` / ``rki`` (in the pages' rows, ``kvexp.fast.rows``, and
 +inf for each tier's sentinel ``n_pages + k``, which closes its circular list); their heap slot
 is ``IN_RUN``.

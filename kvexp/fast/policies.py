@@ -1,20 +1,21 @@
 """The built-in eviction policies as compiled hooks over one state tuple (numba).
 
 The hooks mirror ``kvexp.policies``: ``pol_insert``, ``pol_access``, ``pol_remove`` and
-``pol_evict`` behave exactly like the Python classes' methods of the same names, with the
-policy chosen by ``ps.kind`` at run time, so one compiled engine serves every policy (a branch
-the CPU predicts perfectly costs less than compiling nine engines). lru and fifo keep
-intrusive lists; lfu, heavy_hitter and windowed_recency, keyed (hist, last, page) with hist a
-touch count (windowed: inside the window), keep frequency buckets (``kvexp.fast.buckets``), and
+``pol_evict`` behave exactly like the Python classes' methods of the same names, with the policy
+chosen by ``ps.kind`` at run time, so one compiled engine serves every policy (a branch the CPU
+predicts perfectly costs less than compiling nine engines). lru and fifo keep intrusive lists;
+lfu, heavy_hitter and windowed_recency, keyed (hist, last, page) with hist a touch count
+(windowed: inside the window), keep frequency buckets (``kvexp.fast.buckets``), and
 windowed_recency, whose counts also fall as touches leave the window, an overflow heap per tier
-(``kvexp.fast.order`` without a run) for the pages whose fall would walk far in a bucket; belady keeps each tier's pages in a bitmap-tree set
-of their next uses (a next use names its row, so it is unique among resident pages; pages never
-used again are members past the trace's rows, largest for the smallest page id, the reference's
-tie order), and its victim is the set's largest member. The others keep a sorted run plus an
-indexed heap per tier (``kvexp.fast.order``) keyed by the same tuples as the reference, the float
-components computed with the same operations in the same order, so ties resolve alike.
-A key that grows is recorded lazily and ``pol_evict`` re-keys a stale minimum before taking it,
-so the victim is always the page with the smallest current key, as in the reference.
+(``kvexp.fast.order`` without a run) for the pages whose fall would walk far in a bucket; belady
+keeps each tier's pages in a bitmap-tree set of their next uses (a next use names its row, so it
+is unique among resident pages; pages never used again are members past the trace's rows,
+largest for the smallest page id, the reference's tie order), and its victim is the set's
+largest member. The others keep a sorted run plus an indexed heap per tier
+(``kvexp.fast.order``) keyed by the same tuples as the reference, the float components computed
+with the same operations in the same order, so ties resolve alike. A key that grows is recorded
+lazily and ``pol_evict`` re-keys a stale minimum before taking it, so the victim is always the
+page with the smallest current key, as in the reference.
 """
 from __future__ import annotations
 
