@@ -211,12 +211,12 @@ def latency_table(args: argparse.Namespace) -> None:
     """Time per dependent load in a random cycle over a working set of each size: what a page's
     state costs when it is not in cache (the scaling table's growth is mostly this)."""
     rows = []
-    for kib in (32, 1024, 4096, 65536):
+    for kib in (32, 1024, 4096, 16384, 65536):
         n = kib * 1024 // 64  # one 8-byte slot per 64-byte line
         order = np.random.default_rng(0).permutation(n)
         nxt = np.zeros(n * 8, np.int64)
         nxt[order * 8] = np.roll(order, -1) * 8
-        _chase(nxt, 10)
+        _chase(nxt, 2 * n)  # two laps load the set; the timed laps then find what the caches kept
         steps = 2_000_000
         start = time.perf_counter()
         _chase(nxt, steps)
@@ -241,7 +241,10 @@ start = time.process_time()
 kvexp.fast.run(trace, tiers, {cls}())
 seconds = time.process_time() - start
 peak = tracemalloc.get_traced_memory()[1]
-print(trace_bytes, peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, seconds)
+# this process's own peak RSS: ru_maxrss would carry over the parent's peak at fork across exec
+hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+rss = int(hwm[0]) * 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(trace_bytes, peak, rss, seconds)
 """
 
 

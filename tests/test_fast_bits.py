@@ -8,7 +8,7 @@ from numba import njit
 from kvexp.fast.bits import bits_add, bits_discard, bits_max, bits_min, new_bits
 
 
-@njit(cache=True)
+@njit  # uncached: numba would not see the inlined kvexp.fast code change
 def _apply(b, ops):
     """Apply (set, kind, member) rows (kind 0 add, 1 discard); record (min, max) after each."""
     out = np.empty((len(ops), 2), np.int64)

@@ -82,7 +82,7 @@ def test_default_first_size_needs_no_growth_without_prefetch(monkeypatch):
     assert not grown
 
 
-@njit(cache=True)
+@njit  # uncached: numba would not see the inlined kvexp.fast code change
 def _add_all(b, members):
     for r in range(len(members)):
         bits_add(b, members[r, 0], members[r, 1])

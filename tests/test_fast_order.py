@@ -19,7 +19,7 @@ from kvexp.fast.rows import page_rows
 SET, DELETE, EVICT = range(3)
 
 
-@njit(cache=True)
+@njit  # uncached: numba would not see the inlined kvexp.fast code change
 def _apply(o, ops, cur1, cur2):
     """Apply (op, tier, page, primary, secondary) rows; return each eviction's page (else -1)."""
     out = np.full(len(ops), -1, np.int64)

@@ -13,8 +13,8 @@ import numpy as np
 from kvexp.fast.bits import new_bits
 from kvexp.fast.buckets import ROW_GROWTH, first_hists, new_buckets
 from kvexp.fast.kernel import EngineState
-from kvexp.fast.lists import new_lists
 from kvexp.fast.order import new_order
+from kvexp.fast.queues import new_queues
 from kvexp.fast.rows import counters, page_rows
 from kvexp.fast.policies import (AUX, BELADY, COST_AWARE, DECAY, FIFO, FW, GAP, HEAVY_HITTER, HORIZON, LENGTH, LFU, LRU,
                                  PREDICTIVE, REGRET, RGW, RW, SIZE_COST, WINDOWED, PolicyState)
@@ -54,8 +54,10 @@ def engine_state(tiers: Sequence[Tier], quant: QuantScheme, page_bytes: np.ndarr
     t0 = tiers[0]
     flt = [0.0, 0.0, float(t0.read_latency_ms) + dq, float(t0.write_latency_ms), float(t0.write_latency_ms)]
     recompute = np.zeros(1) if recompute_ms is None else np.array(recompute_ms, np.float64)
+    uniform = n > 0 and bool((page_bytes == page_bytes[0]).all())
     return EngineState(
-        size=np.ascontiguousarray(page_bytes, dtype=np.int64),
+        size=np.array(page_bytes[:1] if uniform else page_bytes, np.int64),
+        smask=0 if uniform else -1,
         loc=np.full(n, -1, np.int8),
         pending=np.zeros(n, np.uint8),
         used=np.zeros(k, np.int64),
@@ -83,29 +85,33 @@ def _window_ring(window: int, n_rows: int, degree: int) -> int:
 
 
 def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarray, degree: int,
-                 first_use: np.ndarray | None = None) -> PolicyState:
-    """State for ``policy`` (an instance of one of the exact classes in ``POLICY_KINDS``);
-    belady needs ``first_use`` (its initial next use of every page)."""
+                 loc: np.ndarray, first_use: np.ndarray | None = None) -> PolicyState:
+    """State for ``policy`` (an instance of one of the exact classes in ``POLICY_KINDS``) over
+    the engine's ``loc`` (lru and fifo read it); belady needs ``first_use`` (its initial next
+    use of every page)."""
     kind = POLICY_KINDS[type(policy)]
     n, k, rows = len(page_bytes), len(cap), len(page)
     ordered = kind in (WINDOWED, COST_AWARE, PREDICTIVE, REGRET)  # on kvexp.fast.order (windowed: its overflow heap)
     per_page = page_rows(n if ordered else 1, k)
     in_rows = ordered and kind != WINDOWED  # windowed's counters stay in compact rows: its heap is rare
-    st, fst = per_page.st if in_rows else counters(n if kind > FIFO else 1), per_page.fst
+    st, fst = per_page.st if in_rows else counters(n if FIFO < kind < BELADY else 1), per_page.fst
+    page_nu = np.zeros(1, np.int32)
+    smallest = max(int(page_bytes.min()), 1) if n else 1
+    most = np.minimum(cap // smallest, n)  # pages a tier can hold
     fp = np.zeros(7, np.float64)
     window, ring = 1, np.zeros((1, 2), np.int64)
-    lists, order, bits = new_lists(0, k), new_order(per_page, np.ones(k, np.int64), 0), new_bits(k, 1)
+    none = np.zeros(k, np.int64)
+    queues, order, bits = new_queues(0, none, loc), new_order(per_page, none + 1, 0), new_bits(k, 1)
     buckets = new_buckets(0, k, ROW_GROWTH + 1)  # never full, never used
     if kind <= FIFO:
-        lists = new_lists(n, k)
+        queues = new_queues(n, most, loc)
     elif kind == BELADY:
         bits = new_bits(k, rows + n)  # next uses (rows), then pages never used again
     if LFU <= kind <= WINDOWED:
         buckets = new_buckets(n, k, first_hists(page, n))
     if ordered:
-        smallest = max(int(page_bytes.min()), 1) if n else 1
         walk = RUN_WALK if kind == REGRET else 0  # keys that grow with recency
-        order = new_order(per_page, np.minimum(cap // smallest, n), walk)
+        order = new_order(per_page, most, walk)
     if kind == COST_AWARE:
         fp[FW], fp[RW], fp[LENGTH] = policy.freq_weight, policy.recency_weight, max(rows, 1)
         biggest = max(int(page_bytes.max()), 1) if n else 1
@@ -121,11 +127,11 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
         window = int(policy.window_size)
         ring = np.zeros((_window_ring(window, rows, degree), 2), np.int64)
     elif kind == BELADY:
-        st[:, AUX] = first_use
+        page_nu = first_use.astype(np.int32)
     return PolicyState(
-        kind=kind, n_tiers=k, lists=lists, order=order, bits=bits, buckets=buckets, st=st, fst=fst, page_at=page,
-        nu=np.zeros(1, np.int32), nu_base=np.zeros(1, np.int64), ring=ring, ring_state=np.zeros(2, np.int64),
-        fp=fp, window=window,
+        kind=kind, n_tiers=k, queues=queues, order=order, bits=bits, buckets=buckets, st=st, fst=fst,
+        page_at=page, page_nu=page_nu, nu=np.zeros(1, np.int32), nu_base=np.zeros(1, np.int64), ring=ring,
+        ring_state=np.zeros(2, np.int64), fp=fp, window=window,
     )
 
 

@@ -93,7 +93,7 @@ def run(
     every = max(1, int(every))
     stops = set(range(every, n, every)) | {n} if observers else {n}
     nu = NextUse(page, n_pages) if POLICY_KINDS[type(policy)] == BELADY else None
-    ps = policy_state(policy, page_bytes, e.cap, page, degree, None if nu is None else nu.first)
+    ps = policy_state(policy, page_bytes, e.cap, page, degree, e.loc, None if nu is None else nu.first)
     if nu is not None:
         ps = ps._replace(nu=nu.nu)
         stops |= set(nu.starts[1:].tolist())

@@ -16,11 +16,11 @@ from collections import namedtuple
 
 from kvexp.fast.buckets import NEXT, bucket_full
 from kvexp.fast.jit import hot, kernel
-from kvexp.fast.lists import list_second_oldest
 from kvexp.fast.order import order_next
 from kvexp.fast.memhint import prefetch_hint
 from kvexp.fast.policies import (BELADY, FIFO, LFU, WINDOWED, belady_next_victim, pol_access,
                                  pol_advance, pol_evict, pol_insert, pol_remove)
+from kvexp.fast.queues import queue_ahead
 from kvexp.fast.prefetch import MARKOV, NONE, candidates, table_slot
 
 DEMAND, PREFETCH, WRITE = 0, 1, 2
@@ -30,9 +30,16 @@ LATENCY, RECOMPUTE, HIT_COST, WRITE_COST, W0 = range(5)  # two sums, then consta
 
 EngineState = namedtuple(
     "EngineState",
-    "size loc pending used cap peak fixed bw served demotions bytes_in bytes_out cnt flt recompute "
+    "size smask loc pending used cap peak fixed bw served demotions bytes_in bytes_out cnt flt recompute "
     "has_recompute frame_page frame_cost",
 )
+
+
+@hot
+def page_size(e, p):
+    """Page p's size in bytes (``e.size`` holds one entry when every page has the same size, so
+    the run's working set does not carry a size per page)."""
+    return e.size[p & e.smask]
 
 
 @hot
@@ -42,7 +49,7 @@ def _hint_victim(e, ps, v):
     (finding the victim on every row, as ``_hint`` does for lru, costs more than it saves here)."""
     y = ps.buckets.link[v, NEXT]
     prefetch_hint(ps.st, y)
-    prefetch_hint(e.size, y)
+    prefetch_hint(e.size, y & e.smask)
     prefetch_hint(e.loc, y)
 
 
@@ -55,19 +62,19 @@ def _admit(e, ps, p, now, cause):
     its cost and the demotion move's, as the reference's recursive ``make_room`` returns them.
     """
     n_tiers = len(e.cap)
-    size, used, cap, loc = e.size, e.used, e.cap, e.loc
+    used, cap, loc = e.used, e.cap, e.loc
     page, cost = e.frame_page, e.frame_cost
     k = 0
     page[0] = p
     cost[0] = 0.0
     while True:
         x = page[k]
-        need = size[x]
+        need = page_size(e, x)
         if used[k] + need > cap[k]:
             v = pol_evict(ps, k, now)
             if LFU <= ps.kind <= WINDOWED:
                 _hint_victim(e, ps, v)
-            used[k] -= size[v]
+            used[k] -= page_size(e, v)
             if k == 0 and e.pending[v]:  # a prefetched page left tier 0 unread
                 e.pending[v] = 0
                 e.cnt[PF_WASTED] += 1
@@ -100,7 +107,7 @@ def _move_in(e, ps, q, t, now, cause):
     """Bring ``q`` from tier ``t`` (-1: nowhere) into tier 0 for a demand read, a prefetch or a
     write; return the cost the reference's ``fetch`` (or ``write``, without its constant) returns."""
     n_tiers = len(e.cap)
-    sz = e.size[q]
+    sz = page_size(e, q)
     if t > 0:
         pol_remove(ps, t, q)
         e.used[t] -= sz
@@ -125,6 +132,7 @@ def _move_in(e, ps, q, t, now, cause):
 
 
 AHEAD = 6  # rows between hinting a page's state into the cache and using it
+QUEUE_AHEAD = 8  # entries between hinting a queue entry's page state and popping it
 
 
 @hot
@@ -139,26 +147,29 @@ def _hint(e, ps, pf, page, j):
     q = page[j]
     prefetch_hint(e.loc, q)
     prefetch_hint(e.pending, q)
-    prefetch_hint(e.size, q)
+    prefetch_hint(e.size, q & e.smask)
     if ps.kind <= FIFO:
-        prefetch_hint(ps.lists.link, q)
-        v = list_second_oldest(ps.lists, 0)
-        prefetch_hint(ps.lists.link, v)
-        prefetch_hint(e.size, v)
+        prefetch_hint(ps.queues.stamp, q)
+        v = queue_ahead(ps.queues, 0, QUEUE_AHEAD)
+        if v >= 0:
+            prefetch_hint(ps.queues.stamp, v)
+            prefetch_hint(e.loc, v)
+            prefetch_hint(e.pending, v)
+            prefetch_hint(e.size, v & e.smask)
     elif ps.kind <= WINDOWED:
         prefetch_hint(ps.st, q)
         prefetch_hint(ps.buckets.link, q)
     elif ps.kind == BELADY:
-        prefetch_hint(ps.st, q)
+        prefetch_hint(ps.page_nu, q)
         v = belady_next_victim(ps, 0)
-        prefetch_hint(ps.st, v)
-        prefetch_hint(e.size, v)
+        prefetch_hint(ps.page_nu, v)
+        prefetch_hint(e.size, v & e.smask)
         prefetch_hint(e.loc, v)
     else:
         prefetch_hint(ps.st, q)
         v = order_next(ps.order, 0)
         prefetch_hint(ps.st, v)
-        prefetch_hint(e.size, v)
+        prefetch_hint(e.size, v & e.smask)
     if pf.kind == MARKOV:
         prefetch_hint(pf.top, q)
         if j > 0:
@@ -190,7 +201,7 @@ def run_span(start, stop, page, op, served_by, e, ps, pf):
         m = 0
         if write:
             served_by[i] = -2
-            cnt[WRITE_BYTES] += e.size[p]
+            cnt[WRITE_BYTES] += page_size(e, p)
         else:
             served_by[i] = t
             if pf.kind != NONE:

@@ -3,7 +3,7 @@
 The hooks mirror ``kvexp.policies``: ``pol_insert``, ``pol_access``, ``pol_remove`` and
 ``pol_evict`` behave exactly like the Python classes' methods of the same names, with the policy
 chosen by ``ps.kind`` at run time, so one compiled engine serves every policy (a branch the CPU
-predicts perfectly costs less than compiling nine engines). lru and fifo keep intrusive lists;
+predicts perfectly costs less than compiling nine engines). lru and fifo keep lazy-deletion queues;
 lfu, heavy_hitter and windowed_recency, keyed (hist, last, page) with hist a touch count
 (windowed: inside the window), keep frequency buckets (``kvexp.fast.buckets``), and
 windowed_recency, whose counts also fall as touches leave the window, an overflow heap per tier
@@ -28,18 +28,20 @@ from kvexp.fast.buckets import PREV, bucket_insert, bucket_peek, bucket_remove
 from kvexp.fast.heap import pack
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.order import order_delete, order_pop, order_refresh_top, order_set, order_top
-from kvexp.fast.lists import list_append, list_move_to_end, list_pop_oldest, list_unlink
+from kvexp.fast.queues import queue_append, queue_move_to_end, queue_pop_oldest, queue_remove
 
 LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY = range(9)
 
 # Per-page state, one row per page so a touch reads one cache line: ``st`` (int64) holds
 # HIST (touch count; wcount for windowed), LAST (last_touch; last_ref for predictive) and AUX
-# (predictive's first_ref, regret's evicted_at, belady's next use); ``fst`` (float64) holds
-# regret's REGRET_F or cost_aware's SIZE_COST; both sit in the pages' rows (``kvexp.fast.rows``). ``ring`` rows are the window's queued touches (position,
-# page), ``ring_state`` its head and length; ``nu`` the next uses of the rows from ``nu_base``;
-# ``bits`` belady's per-tier sets of next uses.
+# (predictive's first_ref, regret's evicted_at); ``fst`` (float64) holds regret's REGRET_F or
+# cost_aware's SIZE_COST; both sit in the pages' rows (``kvexp.fast.rows``). Belady keeps only
+# each page's next use, in ``page_nu`` (int32: 4 bytes a page keeps millions of pages in cache).
+# ``ring`` rows are the window's queued touches (position, page), ``ring_state`` its head and
+# length; ``nu`` the next uses of the rows from ``nu_base``; ``bits`` belady's per-tier sets of
+# next uses.
 PolicyState = namedtuple(
-    "PolicyState", "kind n_tiers lists order bits buckets st fst page_at nu nu_base ring ring_state fp window"
+    "PolicyState", "kind n_tiers queues order bits buckets st fst page_at page_nu nu nu_base ring ring_state fp window"
 )
 HIST, LAST, AUX = range(3)
 REGRET_F = SIZE_COST = 0  # one float per page: regret's or cost_aware's
@@ -70,9 +72,9 @@ def _key(ps, p):
 @hot
 def _next_use_member(ps, p):
     """Belady's member for page p: its next use, or past the rows for a page never used again."""
-    nu = ps.st[p, AUX]
+    nu = ps.page_nu[p]
     n = len(ps.page_at)
-    return nu if nu < n else n + len(ps.st) - 1 - p
+    return nu if nu < n else n + len(ps.page_nu) - 1 - p
 
 
 @hot
@@ -84,7 +86,7 @@ def belady_next_victim(ps, k):
         return np.int64(0)
     if m < n:
         return np.int64(ps.page_at[m])
-    return n + len(ps.st) - 1 - m  # a page never used again: undo _next_use_member
+    return n + len(ps.page_nu) - 1 - m  # a page never used again: undo _next_use_member
 
 
 @hot
@@ -162,7 +164,7 @@ def pol_insert(ps, k, p, now):
     """``p`` entered tier ``k`` at ``now`` (promotion, demotion, prefetch or write)."""
     kind = ps.kind
     if kind <= FIFO:
-        list_append(ps.lists, k, p)
+        queue_append(ps.queues, k, p)
         return
     if kind <= WINDOWED:  # lfu, heavy_hitter, windowed_recency: buckets
         st = ps.st
@@ -175,7 +177,7 @@ def pol_insert(ps, k, p, now):
         return
     if kind == BELADY:
         if ps.page_at[now] == p:
-            ps.st[p, AUX] = ps.nu[now - ps.nu_base[0]]
+            ps.page_nu[p] = ps.nu[now - ps.nu_base[0]]
         bits_add(ps.bits, k, _next_use_member(ps, p))
         return
     if k == 0:
@@ -196,7 +198,7 @@ def pol_access(ps, k, p, now):
     """``p``, resident in tier ``k``, was read or overwritten at ``now``."""
     kind = ps.kind
     if kind == LRU:
-        list_move_to_end(ps.lists, k, p)
+        queue_move_to_end(ps.queues, k, p)
         return
     if kind == FIFO:
         return
@@ -212,7 +214,7 @@ def pol_access(ps, k, p, now):
         return
     if kind == BELADY:
         bits_discard(ps.bits, k, _next_use_member(ps, p))
-        ps.st[p, AUX] = ps.nu[now - ps.nu_base[0]]
+        ps.page_nu[p] = ps.nu[now - ps.nu_base[0]]
         bits_add(ps.bits, k, _next_use_member(ps, p))
         return
     _touch(ps, p, now)
@@ -246,7 +248,7 @@ def _leave_bucket(ps, k, p, h):
 def pol_remove(ps, k, p):
     """``p`` left tier ``k`` without being a victim (it was promoted or overwritten)."""
     if ps.kind <= FIFO:
-        list_unlink(ps.lists, p)
+        queue_remove(ps.queues, k, p)
     elif ps.kind == BELADY:
         bits_discard(ps.bits, k, _next_use_member(ps, p))
     elif ps.kind <= WINDOWED:
@@ -260,7 +262,7 @@ def pol_evict(ps, k, now):
     """Choose tier ``k``'s victim, drop it from the ordering and return it."""
     kind = ps.kind
     if kind <= FIFO:
-        return list_pop_oldest(ps.lists, k)
+        return queue_pop_oldest(ps.queues, k)
     if kind <= WINDOWED:
         v, h = bucket_peek(ps.buckets, k)
         if kind == WINDOWED:  # the overflow heap's root may come first
