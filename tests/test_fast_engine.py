@@ -14,6 +14,7 @@ import itertools
 from pathlib import Path
 
 import libcachesim as lcs
+import numba
 import numpy as np
 import pytest
 
@@ -226,3 +227,22 @@ def test_empty_trace():
         fast = kvexp.fast.run(trace, reference_tiers(), make(), MarkovPrefetch())
         assert fast.metrics == Simulation(reference_tiers(), make(), MarkovPrefetch()).run(trace).metrics
         assert len(fast.served_by) == 0
+
+
+def test_every_policy_and_prefetcher_shares_one_compiled_loop(monkeypatch):
+    """numba compiles the loop once per distinct tuple of argument types, so state arrays whose
+    types differ by policy, prefetcher or trace size (a one-row view is typed contiguous) would
+    make a first sweep over the policies compile several times. Every run must hand the loop the
+    same types."""
+    seen = set()
+    real = kvexp.fast.driver.run_span
+
+    def spy(*args):
+        seen.add(tuple(str(numba.typeof(a)) for a in args))
+        return real(*args)
+
+    monkeypatch.setattr(kvexp.fast.driver, "run_span", spy)
+    for n_pages, (name, policy), pf in itertools.product((1, 2, 60), POLICIES.items(), PREFETCHERS.values()):
+        trace = synthetic.zipf(n_pages=n_pages, length=200, seed=n_pages, scalar_jitter=8 if n_pages > 2 else 0)
+        kvexp.fast.run(trace, reference_tiers(1 / 2), policy(), pf())
+    assert len(seen) == 1, f"{len(seen)} distinct argument types reach the compiled loop"

@@ -92,9 +92,11 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     kind = POLICY_KINDS[type(policy)]
     n, k, rows = len(page_bytes), len(cap), len(page)
     ordered = kind in (WINDOWED, COST_AWARE, PREDICTIVE, REGRET)  # on kvexp.fast.order (windowed: its overflow heap)
-    per_page = page_rows(n if ordered else 1, k)
+    # At least two rows everywhere: numba types a one-row view as contiguous, a different array
+    # type, and each distinct type compiles the whole loop again (rows past n are never used).
+    per_page = page_rows(max(n, 2) if ordered else 2, k)
     in_rows = ordered and kind != WINDOWED  # windowed's counters stay in compact rows: its heap is rare
-    st, fst = per_page.st if in_rows else counters(n if FIFO < kind < BELADY else 1), per_page.fst
+    st, fst = per_page.st if in_rows else counters(max(n, 2) if FIFO < kind < BELADY else 2), per_page.fst
     page_nu = np.zeros(1, np.int32)
     smallest = max(int(page_bytes.min()), 1) if n else 1
     most = np.minimum(cap // smallest, n)  # pages a tier can hold
@@ -115,7 +117,7 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     if kind == COST_AWARE:
         fp[FW], fp[RW], fp[LENGTH] = policy.freq_weight, policy.recency_weight, max(rows, 1)
         biggest = max(int(page_bytes.max()), 1) if n else 1
-        fst[:, SIZE_COST] = policy.size_penalty * page_bytes.astype(np.float64) / biggest
+        fst[:n, SIZE_COST] = policy.size_penalty * page_bytes.astype(np.float64) / biggest
     elif kind == REGRET:
         fp[FW], fp[RW], fp[HORIZON] = policy.freq_weight, policy.recency_weight, policy.regret_horizon
         fp[RGW], fp[DECAY] = policy.regret_weight, policy.decay
