@@ -57,7 +57,7 @@ POLICIES = {"lru": LRU, "fifo": FIFO, "belady": Belady, "lfu": LFU, "heavy_hitte
             "cost_aware": CostAware, "regret_aware": RegretAware, "windowed_recency": WindowedRecency,
             "predictive": Predictive}
 PREFETCH = {"none": lambda: None, "markov": MarkovPrefetch, "stride": StridePrefetch}
-SCALING_POLICIES = ["lru", "fifo", "belady", "lfu", "regret_aware", "windowed_recency"]
+SCALING_POLICIES = list(POLICIES)
 
 
 def best_time(fn, repeat: int) -> tuple[float, object]:
