@@ -241,8 +241,11 @@ start = time.process_time()
 kvexp.fast.run(trace, tiers, {cls}())
 seconds = time.process_time() - start
 peak = tracemalloc.get_traced_memory()[1]
-# this process's own peak RSS: ru_maxrss would carry over the parent's peak at fork across exec
-hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+# this process's own peak RSS (Linux): ru_maxrss carries the parent's peak at fork across exec
+try:
+    hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+except OSError:
+    hwm = []
 rss = int(hwm[0]) * 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(trace_bytes, peak, rss, seconds)
 """
