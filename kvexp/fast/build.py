@@ -102,8 +102,8 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     most = np.minimum(cap // smallest, n)  # pages a tier can hold
     fp = np.zeros(7, np.float64)
     window, ring = 1, np.zeros((1, 2), np.int64)
-    none = np.zeros(k, np.int64)
-    queues, order, bits = new_queues(0, none, loc), new_order(per_page, none + 1, 0), new_bits(k, 1)
+    no_pages = np.zeros(k, np.int64)  # placeholders for the structures this policy does not use
+    queues, order, bits = new_queues(0, no_pages, loc), new_order(per_page, no_pages + 1, 0), new_bits(k, 1)
     buckets = new_buckets(0, k, ROW_GROWTH + 1)  # never full, never used
     if kind <= FIFO:
         queues = new_queues(n, most, loc)

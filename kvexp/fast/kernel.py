@@ -43,13 +43,19 @@ def page_size(e, p):
 
 
 @hot
+def _hint_size(e, p):
+    """Start loading page p's size (``page_size``'s entry)."""
+    prefetch_hint(e.size, p & e.smask)
+
+
+@hot
 def _hint_victim(e, ps, v):
     """The bucket policies: ``v`` just left its bucket; start loading the state of the page
     after it, its tier's next victim unless that bucket empties or a tie goes ahead of it first
     (finding the victim on every row, as ``_hint`` does for lru, costs more than it saves here)."""
     y = ps.buckets.link[v, NEXT]
     prefetch_hint(ps.st, y)
-    prefetch_hint(e.size, y & e.smask)
+    _hint_size(e, y)
     prefetch_hint(e.loc, y)
 
 
@@ -147,7 +153,7 @@ def _hint(e, ps, pf, page, j):
     q = page[j]
     prefetch_hint(e.loc, q)
     prefetch_hint(e.pending, q)
-    prefetch_hint(e.size, q & e.smask)
+    _hint_size(e, q)
     if ps.kind <= FIFO:
         prefetch_hint(ps.queues.stamp, q)
         v = queue_ahead(ps.queues, 0, QUEUE_AHEAD)
@@ -155,7 +161,7 @@ def _hint(e, ps, pf, page, j):
             prefetch_hint(ps.queues.stamp, v)
             prefetch_hint(e.loc, v)
             prefetch_hint(e.pending, v)
-            prefetch_hint(e.size, v & e.smask)
+            _hint_size(e, v)
     elif ps.kind <= WINDOWED:
         prefetch_hint(ps.st, q)
         prefetch_hint(ps.buckets.link, q)
@@ -163,13 +169,13 @@ def _hint(e, ps, pf, page, j):
         prefetch_hint(ps.page_nu, q)
         v = belady_next_victim(ps, 0)
         prefetch_hint(ps.page_nu, v)
-        prefetch_hint(e.size, v & e.smask)
+        _hint_size(e, v)
         prefetch_hint(e.loc, v)
     else:
         prefetch_hint(ps.st, q)
         v = order_next(ps.order, 0)
         prefetch_hint(ps.st, v)
-        prefetch_hint(e.size, v & e.smask)
+        _hint_size(e, v)
     if pf.kind == MARKOV:
         prefetch_hint(pf.top, q)
         if j > 0:

@@ -3,9 +3,10 @@
 The hooks mirror ``kvexp.policies``: ``pol_insert``, ``pol_access``, ``pol_remove`` and
 ``pol_evict`` behave exactly like the Python classes' methods of the same names, with the policy
 chosen by ``ps.kind`` at run time, so one compiled engine serves every policy (a branch the CPU
-predicts perfectly costs less than compiling nine engines). lru and fifo keep lazy-deletion queues;
-lfu, heavy_hitter and windowed_recency, keyed (hist, last, page) with hist a touch count
-(windowed: inside the window), keep frequency buckets (``kvexp.fast.buckets``), and
+predicts perfectly costs less than compiling nine engines). lru and fifo keep lazy-deletion
+queues (``kvexp.fast.queues``); lfu, heavy_hitter and windowed_recency, keyed (hist, last, page)
+with hist a touch count (windowed: inside the window), keep frequency buckets
+(``kvexp.fast.buckets``), and
 windowed_recency, whose counts also fall as touches leave the window, an overflow heap per tier
 (``kvexp.fast.order`` without a run) for the pages whose fall would walk far in a bucket; belady
 keeps each tier's pages in a bitmap-tree set of their next uses (a next use names its row, so it

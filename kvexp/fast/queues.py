@@ -37,8 +37,14 @@ def new_queues(n_pages: int, most: np.ndarray, loc: np.ndarray) -> Queues:
 
 
 @hot
+def _stamp(r):
+    """A position's stamp: its low 32 bits (a ring's live span is far shorter than 2**32)."""
+    return np.uint32(r & 0xFFFFFFFF)
+
+
+@hot
 def _live(qs, k, p, r):
-    return qs.loc[p] == k and qs.stamp[p] == np.uint32(r & 0xFFFFFFFF)
+    return qs.loc[p] == k and qs.stamp[p] == _stamp(r)
 
 
 @kernel
@@ -50,7 +56,7 @@ def _compact(qs, k):
         p = ring[base + (r & mask)]
         if _live(qs, k, p, r):
             ring[base + (w & mask)] = p
-            qs.stamp[p] = np.uint32(w & 0xFFFFFFFF)
+            qs.stamp[p] = _stamp(w)
             w += 1
     qs.pos[k, TAIL] = w
 
@@ -63,14 +69,14 @@ def queue_append(qs, k, p):
         _compact(qs, k)
         tail = qs.pos[k, TAIL]
     qs.ring[qs.off[k] + (tail & qs.mask[k])] = p
-    qs.stamp[p] = np.uint32(tail & 0xFFFFFFFF)
+    qs.stamp[p] = _stamp(tail)
     qs.pos[k, TAIL] = tail + 1
 
 
 @hot
 def queue_move_to_end(qs, k, p):
     """Page p, already in tier k, becomes its newest entry."""
-    if qs.stamp[p] != np.uint32((qs.pos[k, TAIL] - 1) & 0xFFFFFFFF):
+    if qs.stamp[p] != _stamp(qs.pos[k, TAIL] - 1):
         queue_append(qs, k, p)
 
 
@@ -78,7 +84,7 @@ def queue_move_to_end(qs, k, p):
 def queue_remove(qs, k, p):
     """Page p leaves tier k: stamp it with the tail's position, which no entry of p holds
     (its ``loc`` still names tier k until the engine places it elsewhere)."""
-    qs.stamp[p] = np.uint32(qs.pos[k, TAIL] & 0xFFFFFFFF)
+    qs.stamp[p] = _stamp(qs.pos[k, TAIL])
 
 
 @hot
