@@ -22,6 +22,7 @@ import kvexp.fast
 import kvexp.fast.driver
 import kvexp.fast.nextuse
 import kvexp.fast.prefetch
+from kvexp.config import EngineKind
 from kvexp.crosscheck import libcachesim_misses, write_oracle_general
 from kvexp.engine import Simulation
 from kvexp.hardware import h100
@@ -40,6 +41,7 @@ from kvexp.prefetch.markov import MarkovPrefetch
 from kvexp.prefetch.stride import StridePrefetch
 from kvexp.quant import fp8, fp16, int2, int4
 from kvexp.requests import page_recompute_ms
+from kvexp.run import AUTO_FAST_MIN_ACCESSES, Parts, execute
 from kvexp.tiers import Tier, reference_tiers
 from kvexp.trace import PageTable, Trace
 from kvexp.workloads import synthetic
@@ -246,3 +248,29 @@ def test_every_policy_and_prefetcher_shares_one_compiled_loop(monkeypatch):
         trace = synthetic.zipf(n_pages=n_pages, length=200, seed=n_pages, scalar_jitter=8 if n_pages > 2 else 0)
         kvexp.fast.run(trace, reference_tiers(1 / 2), policy(), pf())
     assert len(seen) == 1, f"{len(seen)} distinct argument types reach the compiled loop"
+
+
+def test_engine_choice_routes_each_run(monkeypatch):
+    """``engine=fast`` takes the compiled path; ``engine=auto`` does from AUTO_FAST_MIN_ACCESSES
+    accesses on, for the built-in classes only (a policy of the user's own, even a subclass,
+    keeps the reference engine); ``engine=reference`` never does. Results agree whichever ran."""
+    compiled = []
+    real = kvexp.fast.run
+    monkeypatch.setattr(kvexp.fast, "run", lambda *a, **kw: compiled.append(1) or real(*a, **kw))
+
+    class MyLRU(LRU):
+        """A user's policy: the same behaviour, but not the exact built-in class."""
+
+    short = synthetic.rag_burst()
+    long = synthetic.zipf(n_pages=2_000, length=AUTO_FAST_MIN_ACCESSES, seed=5)
+    tiers = reference_tiers(1 / 6)
+    cases = [(short, LRU, EngineKind.auto, False), (short, LRU, EngineKind.fast, True),
+             (long, LRU, EngineKind.auto, True), (long, MyLRU, EngineKind.auto, False),
+             (long, LRU, EngineKind.reference, False)]
+    metrics = {}
+    for trace, make, engine, fast_path in cases:
+        compiled.clear()
+        result = execute(Parts(tiers, trace, make(), NoPrefetch(), fp16(), engine))
+        assert bool(compiled) == fast_path, f"{make.__name__}, {len(trace):,} accesses, engine={engine.value}"
+        metrics.setdefault(len(trace), []).append(result.metrics)
+    assert all(m == ms[0] for ms in metrics.values() for m in ms)
