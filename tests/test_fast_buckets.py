@@ -4,6 +4,7 @@ are most frequent, the bit sets rebuilt when the buckets grow, and a bounded ins
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import kvexp.fast
 import kvexp.fast.build
 import kvexp.fast.driver
 from kvexp.engine import Simulation
-from kvexp.fast import buckets
+from kvexp.fast import bucket_arrays, buckets
 from kvexp.fast.bits import bits_add, new_bits
 from kvexp.policies.heavy_hitter import HeavyHitter
 from kvexp.policies.lfu import LFU
@@ -57,9 +58,9 @@ def test_ties_writes_and_repeated_growth_match_reference(seed, monkeypatch):
     """Unit-size pages (many evictions in one row, so many pages share a ``last``), prefetch of
     degree 4 and writes; the buckets start at their smallest size and double many times."""
     grown = []
-    real_grow = buckets.grow
-    monkeypatch.setattr(buckets, "grow", lambda bk: grown.append(int(bk.top[1])) or real_grow(bk))
-    monkeypatch.setattr(kvexp.fast.build, "first_hists", lambda page, n: buckets.ROW_GROWTH + 1)
+    real_grow = bucket_arrays.grow
+    monkeypatch.setattr(bucket_arrays, "grow", lambda bk: grown.append(int(bk.ctl[bucket_arrays.N_HIST])) or real_grow(bk))
+    monkeypatch.setattr(kvexp.fast.build, "first_hists", lambda page, n: bucket_arrays.ROW_GROWTH + 1)
     trace = unit_trace(seed, n_pages=30, length=3000)
     for make_policy, (pf, make_pf), (stack, tiers) in itertools.product(
             (LFU, HeavyHitter), PREFETCHERS.items(), stacks(trace).items()):
@@ -73,9 +74,31 @@ def test_ties_writes_and_repeated_growth_match_reference(seed, monkeypatch):
         assert ref.metrics["drops"] > 0, label
 
 
+def test_pool_bound_from_touches_holds(monkeypatch):
+    """Many pages and few rows: the pool is sized by the touch bound on buckets with a page
+    (not by the page or bucket count), and the chunks in use never pass it."""
+    states = []
+    real_span = kvexp.fast.driver.run_span
+    monkeypatch.setattr(kvexp.fast.driver, "run_span", lambda *args: states.append(args[6]) or real_span(*args))
+    trace = unit_trace(3, n_pages=3000, length=2000, write_frac=0.0)
+    size = int(fp16().page_bytes(trace.pages.n_scalars[:1])[0])
+    tiers = (Tier("a", 40 * size, 0.02, 0.02, 80_000.0), Tier("b", 400 * size, 0.4, 0.35, 8_000.0),
+             Tier("c", 4000 * size, 1.0, 1.0, 100.0))
+    for make_policy in (LFU, HeavyHitter, lambda: WindowedRecency(400)):
+        states.clear()
+        ref = Simulation(tiers, make_policy()).run(trace)
+        assert kvexp.fast.run(trace, tiers, make_policy()).metrics == ref.metrics
+        bk = states[-1].buckets
+        by_touches = 3 * (math.isqrt(2 * len(trace)) + 2)
+        assert by_touches < min(3000, len(bk.hrow))  # the touch bound is the one that binds
+        assert len(bk.hdr) == by_touches + 1
+        assert bk.ctl[bucket_arrays.CAP] == -(-3 * 3000 // bucket_arrays.CH) + 4 * (by_touches + 1) + 1
+        assert 0 < bk.ctl[bucket_arrays.BUMP] <= bk.ctl[bucket_arrays.CAP]  # BUMP: the most chunks ever in use
+
+
 def test_default_first_size_needs_no_growth_without_prefetch(monkeypatch):
     grown = []
-    monkeypatch.setattr(buckets, "grow", lambda bk: grown.append(1))
+    monkeypatch.setattr(bucket_arrays, "grow", lambda bk: grown.append(1))
     trace = unit_trace(5, n_pages=30, length=2000)
     for make_policy, tiers in itertools.product((LFU, HeavyHitter), stacks(trace).values()):
         kvexp.fast.run(trace, tiers, make_policy())
@@ -95,37 +118,40 @@ def test_growing_keeps_the_tier_sets(small, large):
     old, expected = new_bits(3, small), new_bits(3, large)
     _add_all(old, members)
     _add_all(expected, members)
-    assert np.array_equal(buckets._regrow(old, 3, large).words, expected.words)
+    assert np.array_equal(bucket_arrays._regrow(old, 3, large).words, expected.words)
 
 
-def _bucket_order(bk, b) -> list[int]:
-    """Pages of bucket index ``b`` from its head (oldest) on."""
-    first = int(bk.head[b])
-    if first < 0:
+def _bucket_order(bk, i) -> list[int]:
+    """Live pages of bucket ``i`` (hist * n_tiers + tier) from its head (oldest) on."""
+    b = int(bk.hrow[i])
+    if b < 0:
         return []
-    order, x = [first], int(bk.link[first, buckets.NEXT])
-    while x != first:
-        order.append(x)
-        x = int(bk.link[x, buckets.NEXT])
-    return order
+    order, s, tail = [], int(bk.hdr[b, bucket_arrays.HD]), int(bk.hdr[b, bucket_arrays.TL])
+    while True:
+        p = int(bk.ent[s, 0])
+        if bk.pst[p, bucket_arrays.STAMP] == s:
+            order.append(p)
+        if s == tail:
+            return order
+        s = s + 1 if (s + 1) % bucket_arrays.CH else int(bk.cnext[s // bucket_arrays.CH]) * bucket_arrays.CH
 
 
 def test_bounded_insert_places_by_last_then_id_or_changes_nothing():
-    st = np.zeros((12, 3), np.int64)
-    bk = buckets.new_buckets(12, 1, 4)
+    bk = bucket_arrays.new_buckets(12, 1, 4, 100)
     for p, last in [(1, 10), (2, 20), (3, 30), (4, 40), (5, 40)]:
-        st[p, 1] = last
-        assert buckets.bucket_insert(bk, 0, p, 1, last, st, 1, 0)  # each at the tail: no walk
-    st[6, 1] = 15
-    before = (bk.link.copy(), bk.head.copy())
-    assert not buckets.bucket_insert(bk, 0, 6, 1, 15, st, 1, 2)  # its place is 4 pages back
-    assert np.array_equal(bk.link, before[0]) and np.array_equal(bk.head, before[1])
-    assert buckets.bucket_insert(bk, 0, 6, 1, 15, st, 1, 4)
-    st[0, 1] = 40  # same last as pages 4 and 5, smaller id: goes before both
-    assert buckets.bucket_insert(bk, 0, 0, 1, 40, st, 1, 2)
-    st[7, 1] = 5  # older than every page: the new head
-    assert buckets.bucket_insert(bk, 0, 7, 1, 5, st, 1, 12)
-    assert _bucket_order(bk, 1) == [7, 1, 6, 2, 3, 0, 4, 5]
+        assert buckets.bucket_insert(bk, 0, p, 1, last, 0)  # each at the tail: no walk
+    before = [a.copy() for a in (bk.ent, bk.hrow, bk.hdr, bk.pst, bk.ctl)]
+    assert not buckets.bucket_insert(bk, 0, 6, 1, 15, 2)  # its place is 4 entries back
+    assert all(np.array_equal(a, b) for a, b in zip((bk.ent, bk.hrow, bk.hdr, bk.pst, bk.ctl), before))
+    assert buckets.bucket_insert(bk, 0, 6, 1, 15, 4)
+    assert buckets.bucket_insert(bk, 0, 0, 1, 40, 2)  # same last as pages 4 and 5, smaller id: before both
+    assert buckets.bucket_insert(bk, 0, 7, 1, 5, 12)  # older than every page: the new head
+    assert _bucket_order(bk, 1) == [7, 1, 6, 2, 3, 0, 4, 5]  # 8 entries: across a chunk boundary
+    buckets.bucket_remove(bk, 0, 6, 1)  # dead where it stands, and passed by a walk like any entry
+    assert not buckets.bucket_insert(bk, 0, 8, 1, 12, 5)
+    assert buckets.bucket_insert(bk, 0, 8, 1, 12, 6)
+    assert _bucket_order(bk, 1) == [7, 1, 8, 2, 3, 0, 4, 5]
+    assert buckets.bucket_peek(bk, 0) == (7, 1)
 
 
 @pytest.mark.parametrize("window", [40, 400])
@@ -152,3 +178,63 @@ def test_wide_windows_use_the_overflow_heap_and_match_reference(window, monkeypa
         assert fast.metrics == ref.metrics, pf
         assert np.array_equal(fast.served_by, ref.served_by), pf
         assert max(heap_pages) > 0, pf  # the overflow heap held pages at some point
+
+
+def _live_after(order: list[tuple[int, int]], last: int, p: int) -> int:
+    """How many of a bucket's (last, page) pairs order after (last, p)."""
+    return sum(1 for pair in order if pair > (last, p))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_moves_match_sorted_lists_through_compactions(seed):
+    """A random script of inserts (most at the current row, ties included; some far back, with
+    a bounded walk), removals and evictions over three tiers of few hist values, against one
+    sorted list per bucket. Each eviction must return the list's first page; dead entries pile
+    up, so buckets compact many times, empty and reopen, and the pool never passes its bound."""
+    rng = np.random.default_rng(seed)
+    n_pages, n_tiers, n_hist = 60, 2, 3
+    bk = bucket_arrays.new_buckets(n_pages, n_tiers, n_hist, 6000)
+    model: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    where: dict[int, tuple[int, int]] = {}  # page -> (tier, hist)
+    now, pops = 0, 0
+    for _ in range(6000):
+        now += int(rng.random() < 0.4)  # several moves share a row: ties on last
+        p = int(rng.integers(n_pages))
+        if p in where:
+            k, h = where.pop(p)
+            model[k, h].remove(next(pair for pair in model[k, h] if pair[1] == p))
+            buckets.bucket_remove(bk, k, p, h)
+            continue
+        if rng.random() < 0.15:  # an eviction from a random tier
+            k = int(rng.integers(n_tiers))
+            filled = sorted(h for (kk, h), order in model.items() if kk == k and order)
+            v, h = buckets.bucket_peek(bk, k)
+            if not filled:
+                assert (v, h) == (-1, -1)
+                continue
+            assert (h, v) == (filled[0], model[k, filled[0]][0][1])
+            model[k, h].pop(0)
+            del where[v]
+            buckets.bucket_remove(bk, k, v, h)
+            pops += 1
+            continue
+        k, h = int(rng.integers(n_tiers)), int(rng.integers(n_hist))
+        last, walk = now, 1 << 30
+        if rng.random() < 0.2:  # far back, as a windowed expiry
+            last, walk = max(now - int(rng.integers(1, 30)), 0), int(rng.integers(0, 6))
+        order = model.setdefault((k, h), [])
+        placed = buckets.bucket_insert(bk, k, p, h, last, walk)
+        if _live_after(order, last, p) > walk:
+            assert not placed
+        if placed:
+            order.append((last, p))
+            order.sort()
+            where[p] = (k, h)
+        for (kk, hh), pairs in model.items():
+            assert _bucket_order(bk, hh * n_tiers + kk) == [q for _, q in pairs]
+            assert (bk.hrow[hh * n_tiers + kk] < 0) == (not pairs)  # a header row only while it holds a page
+            if pairs:
+                assert bk.hdr[bk.hrow[hh * n_tiers + kk], bucket_arrays.ENT] < 3 * len(pairs) + 2 * bucket_arrays.CH
+    assert pops > 500
+    assert bk.ctl[bucket_arrays.COMPACTIONS] > 20
+    assert bk.ctl[bucket_arrays.BUMP] <= bk.ctl[bucket_arrays.CAP]

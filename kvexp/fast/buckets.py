@@ -2,155 +2,282 @@
 
 These policies evict a tier's page with the smallest ``(hist, last, page)``: hist is a touch
 count (windowed_recency: touches inside the window). The pages of one tier with one hist,
-ordered by ``(last, page)``, form a list. Each (hist, tier) bucket is such a list, circular and
-doubly linked: ``link[p]`` is page p's (previous, next) and ``head[hist * n_tiers + tier]`` the
-bucket's oldest page (-1: empty), whose previous is the newest; hist-major, so more hist values
-only append buckets, and a tier-0 touch (hist to hist + 1) stays within a cache line or two.
-An insert walks back from the tail over the pages that order after it. Every touch and every
-move sets ``last = now``, the current trace row, which no stored ``last`` exceeds, so those
-inserts walk only over this row's entries with larger ids (a row inserts only its own page, its
-prefetches and the pages they push down: a short walk). windowed_recency also lowers a count
-when a touch leaves the window, keeping ``last``: in tier 0 a page whose count drops to 0 is
-the newest of its bucket (the pages there reached 0 as older touches expired), and any other
-drop passes only pages moved or touched since the page's ``last``, in the last ``window`` rows;
-a wide window makes that walk long, so that insert is bounded: past the bound it changes
-nothing and says so, and the policy keeps the page in an overflow heap instead.
-A bitmap-tree set per tier (``kvexp.fast.bits``) holds the tier's non-empty hist values: the
-victim is the head of the smallest, found by reading one word per tree level. Nothing scans or
-sifts, so a hook costs the same with a thousand resident pages as with a million, and the
-buckets take 4 bytes per (hist, tier) plus 8 per page.
+ordered by ``(last, page)``, form a bucket, kept as a lazy-deletion queue: entries
+``(page, last)`` in chunks of ``CH`` from a shared pool, linked both ways, sorted by that pair.
+Entering a bucket writes an entry and stamps the page with the entry's slot; leaving it only
+re-stamps the page (and counts the bucket's live pages down), so the entry turns dead where it
+stands and is skipped when it reaches the head. Why not a linked list of pages: unlinking a page
+writes its two neighbours, random pages no trace row names ahead; here a touch writes only its
+own page's stamp and the tail of the bucket it joins, which recent touches keep in cache.
 
-Buckets cover hist ``0 .. top[1] - 1``; ``top[0]`` is the largest hist stored so far, and no
-page's hist ever exceeds it (every touch is followed by an insert). A page's hist grows at most
-``ROW_GROWTH`` per trace row: once as the row's page (read, write or its move into tier 0) and
-once more if it is also one of the row's prefetch candidates (Markov's successors of a page may
-include the page itself, moved again if the row's own moves pushed it out of tier 0); the other
-candidates are distinct pages, and cascades insert below tier 0, which touches nothing. So the
-kernel returns before a row when ``top[0] + ROW_GROWTH`` would leave the buckets (``full``) and
-the driver calls ``grow``, as it does for the Markov table. The first size is the most reads or
-writes of any one page plus that margin (``first_hists``), exact without prefetch.
+An insert walks back from the tail over the entries that order after it, comparing the pair
+the entry was written with (so the whole queue, dead entries too, stays sorted by it, and the
+live entries are the reference's order). Every touch and every move sets ``last = now``, the
+current trace row, which no stored ``last`` exceeds, so those walks pass only this row's entries
+with larger ids. windowed_recency also lowers a count when a touch leaves the window, keeping
+``last``, and that insert may lie far back: it is bounded by ``walk`` and, past it, changes
+nothing and says so (the policy keeps the page in an overflow heap instead).
+
+Their arrays, sizes and growth: ``kvexp.fast.bucket_arrays``.
 """
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numpy as np
 
-from kvexp.fast.bits import Bits, bits_add, bits_discard, bits_min, new_bits
-from kvexp.fast.jit import hot
+from kvexp.fast.bits import bits_add, bits_discard, bits_min
+from kvexp.fast.bucket_arrays import (BUMP, CH, COMPACTIONS, ENT, HD, HFREE, LIVE, N_HIST, NFREE, NONE, PEEKED,
+                                      ROW_GROWTH, STAMP, TL, TOP)
+from kvexp.fast.jit import hot, kernel
+from kvexp.fast.memhint import prefetch_hint
 
-Buckets = namedtuple("Buckets", "link head bits top n_tiers")
-PREV, NEXT = 0, 1
-ROW_GROWTH = 2  # the most a page's hist can grow in one trace row
-
-
-def first_hists(page: np.ndarray, n_pages: int) -> int:
-    """Hist values to allocate first: every page's own rows, plus the margin ``full`` keeps.
-    Counted a slice at a time: ``np.bincount`` copies its input to 64-bit integers."""
-    counts = np.zeros(n_pages, np.int64)
-    step = max(1 << 16, n_pages)
-    for start in range(0, len(page), step):
-        counts += np.bincount(page[start:start + step], minlength=n_pages)
-    return int(counts.max(initial=0)) + ROW_GROWTH + 1
-
-
-def new_buckets(n_pages: int, n_tiers: int, n_hist: int) -> Buckets:
-    """Empty buckets for hist values ``0 .. n_hist - 1`` (``n_hist`` > ``ROW_GROWTH``)."""
-    return Buckets(np.zeros((n_pages, 2), np.int32), np.full(n_hist * n_tiers, -1, np.int32),
-                   new_bits(n_tiers, n_hist), np.array([0, n_hist], np.int64), n_tiers)
-
-
-def full(bk: Buckets) -> bool:
-    """True when one more row could take a hist past the last bucket (plain Python: the driver's
-    check; the kernel makes the same comparison)."""
-    return int(bk.top[0]) + ROW_GROWTH >= int(bk.top[1])
-
-
-def grow(bk: Buckets) -> Buckets:
-    """The same buckets with room for twice the hist values (the tier sets rebuilt to match)."""
-    n_hist = 2 * int(bk.top[1])
-    head = np.full(n_hist * bk.n_tiers, -1, np.int32)
-    head[:len(bk.head)] = bk.head
-    return bk._replace(head=head, bits=_regrow(bk.bits, bk.n_tiers, n_hist), top=np.array([bk.top[0], n_hist]))
-
-
-def _regrow(old: Bits, n_sets: int, universe: int) -> Bits:
-    """``old``'s sets in a tree over a larger universe: level 0 copied, the levels above
-    recomputed (bit j of a level is set when word j below it is non-zero)."""
-    b = new_bits(n_sets, universe)
-    offs = b.offs
-    b.words[:, :old.offs[1]] = old.words[:, :old.offs[1]]
-    for level in range(1, len(offs) - 1):
-        below = b.words[:, offs[level - 1]:offs[level]] != 0
-        bits = np.zeros((n_sets, 64 * (offs[level + 1] - offs[level])), np.bool_)
-        bits[:, :below.shape[1]] = below
-        b.words[:, offs[level]:offs[level + 1]] = np.packbits(bits, axis=1, bitorder="little").view("<i8")
-    return b
+COMPACT_AHEAD = 8  # chunks between hinting entries' page stamps and checking them
 
 
 @hot
 def bucket_full(bk):
-    return bk.top[0] + ROW_GROWTH >= bk.top[1]
+    return bk.ctl[TOP] + ROW_GROWTH >= bk.ctl[N_HIST]
 
 
 @hot
-def bucket_insert(bk, k, p, h, last, st, last_col, walk):
-    """Page p (hist h, ``st[p, last_col] == last``) joins tier k: after every page of its
-    bucket with an older ``last``, or the same ``last`` and a smaller id. Return False, changing
-    nothing, when its place is more than ``walk`` pages back from the bucket's newest."""
-    link, head = bk.link, bk.head
-    b = h * bk.n_tiers + k
-    first = head[b]
-    if first < 0:
-        link[p, PREV] = p
-        link[p, NEXT] = p
-        head[b] = p
-        bits_add(bk.bits, k, h)
-        if h > bk.top[0]:
-            bk.top[0] = h
-        return True
-    x = link[first, PREV]  # the newest page: p goes right after x
-    for _ in range(walk + 1):
-        if not (st[x, last_col] > last or (st[x, last_col] == last and x > p)):
+def _alloc(bk):
+    """A chunk from the free list, else one never used."""
+    ctl = bk.ctl
+    n = ctl[NFREE]
+    if n > 0:
+        ctl[NFREE] = n - 1
+        return np.int64(bk.free[n - 1])
+    c = ctl[BUMP]
+    ctl[BUMP] = c + 1
+    return c
+
+
+@hot
+def _release(bk, c):
+    bk.free[bk.ctl[NFREE]] = c
+    bk.ctl[NFREE] += 1
+
+
+@hot
+def _back(bk, s):
+    """The slot before slot s in its bucket."""
+    if s % CH:
+        return s - 1
+    return np.int64(bk.cprev[s // CH]) * CH + CH - 1
+
+
+@hot
+def _fwd(bk, s):
+    """The slot after slot s in its bucket (which must have one)."""
+    if (s + 1) % CH:
+        return s + 1
+    return np.int64(bk.cnext[s // CH]) * CH
+
+
+@hot
+def _live(bk, s):
+    return bk.pst[bk.ent[s, 0], STAMP] == s
+
+
+@hot
+def _put(bk, s, p, last):
+    bk.ent[s, 0] = p
+    bk.ent[s, 1] = last
+    bk.pst[p, STAMP] = s
+
+
+@hot
+def _crowded(bk, b):
+    """True when bucket b's dead entries reach twice its live ones plus two chunks."""
+    return bk.hdr[b, ENT] >= 3 * bk.hdr[b, LIVE] + 2 * CH
+
+
+@kernel
+def _compact(bk, b):
+    """Keep only bucket b's live entries, in order, from its head slot on, and free the chunks
+    left empty (rare: a call, not inlined). Checking an entry reads its page's stamp, a random
+    page's: the stamps ``COMPACT_AHEAD`` chunks further on are hinted into the cache meanwhile."""
+    hdr, ent = bk.hdr, bk.ent
+    r = w = hdr[b, HD]
+    tail, kept = hdr[b, TL], -1
+    a, lead = r // CH, 0
+    while True:
+        if r % CH == 0 or lead == 0:
+            while lead < COMPACT_AHEAD and a != tail // CH:
+                a = np.int64(bk.cnext[a])
+                for i in range(CH if a != tail // CH else tail % CH + 1):
+                    prefetch_hint(bk.pst, ent[a * CH + i, 0])
+                lead += 1
+            lead -= 1
+        if _live(bk, r):
+            if w != r:
+                _put(bk, w, ent[r, 0], ent[r, 1])
+            kept = w
+            if r != tail:
+                w = _fwd(bk, w)  # exists: r, at or past w, has a slot after it
+        if r == tail:
             break
-        if x == first:  # p comes before every page of the bucket: it is the new head
-            head[b] = p
-            x = link[first, PREV]
+        r = _fwd(bk, r)
+    c = kept // CH
+    while c != tail // CH:
+        c = np.int64(bk.cnext[c])
+        _release(bk, c)
+    hdr[b, TL] = kept
+    hdr[b, ENT] = hdr[b, LIVE]
+    bk.ctl[COMPACTIONS] += 1
+
+
+@hot
+def _insert_back(bk, b, p, last, walk):
+    """``bucket_insert`` when p's place is before the tail entry: walk back to it and move the
+    entries after it one slot on."""
+    hdr, ent = bk.hdr, bk.ent
+    head, s, n = hdr[b, HD], hdr[b, TL], 0
+    while ent[s, 1] > last or (ent[s, 1] == last and ent[s, 0] > p):
+        if n == walk:
+            return False
+        n += 1
+        if s == head:
             break
-        x = link[x, PREV]
-    else:
-        return False
-    y = link[x, NEXT]
-    link[p, PREV] = x
-    link[p, NEXT] = y
-    link[x, NEXT] = p
-    link[y, PREV] = p
+        s = _back(bk, s)
+    t = _extend(bk, b)
+    for _ in range(n):  # the n entries that order after p each move one slot on
+        s = _back(bk, t)
+        x = ent[s, 0]
+        ent[t, 0] = x
+        ent[t, 1] = ent[s, 1]
+        if bk.pst[x, STAMP] == s:
+            bk.pst[x, STAMP] = t
+        t = s
+    _put(bk, t, p, last)
     return True
 
 
 @hot
+def _extend(bk, b):
+    """Add a slot past bucket b's tail (a chunk when the tail's is full), counted, and return it."""
+    t = bk.hdr[b, TL]
+    if (t + 1) % CH:
+        t += 1
+    else:
+        c = _alloc(bk)
+        bk.cnext[t // CH] = c
+        bk.cprev[c] = t // CH
+        t = c * CH
+    bk.hdr[b, TL] = t
+    bk.hdr[b, LIVE] += 1
+    bk.hdr[b, ENT] += 1
+    return t
+
+
+@hot
+def _open(bk, k, h, i):
+    """Give empty bucket i (tier k, hist h) a header row and a first chunk; return the row."""
+    n = bk.ctl[HFREE] - 1
+    bk.ctl[HFREE] = n
+    b = np.int64(bk.hfree[n])
+    bk.hrow[i] = b
+    s = _alloc(bk) * CH
+    bk.hdr[b, HD] = s
+    bk.hdr[b, TL] = s
+    bk.hdr[b, LIVE] = 1  # for the page about to be put in slot s
+    bk.hdr[b, ENT] = 1
+    bits_add(bk.bits, k, h)
+    if h > bk.ctl[TOP]:
+        bk.ctl[TOP] = h
+    return b
+
+
+@hot
+def bucket_insert(bk, k, p, h, last, walk):
+    """Page p (hist h, last touched at ``last``) joins tier k: after every entry of its
+    bucket with an older ``last``, or the same ``last`` and a smaller id. Return False,
+    changing no order (a compaction may have run), when its place is more than ``walk``
+    entries back from the tail."""
+    hdr, ent = bk.hdr, bk.ent
+    i = h * bk.n_tiers + k
+    b = np.int64(bk.hrow[i])
+    if b < 0:  # an empty bucket holds no chunk
+        _put(bk, hdr[_open(bk, k, h, i), HD], p, last)
+        return True
+    if _crowded(bk, b):
+        _compact(bk, b)
+    s = hdr[b, TL]
+    if ent[s, 1] > last or (ent[s, 1] == last and ent[s, 0] > p):
+        return _insert_back(bk, b, p, last, walk)
+    _put(bk, _extend(bk, b), p, last)
+    return True
+
+
+@hot
+def _close(bk, k, h, i, b):
+    """Free the header row b and the chunks of bucket i (tier k, hist h), which has no live
+    page left."""
+    c = bk.hdr[b, HD] // CH
+    end = bk.hdr[b, TL] // CH
+    while c != end:
+        nxt = np.int64(bk.cnext[c])
+        _release(bk, c)
+        c = nxt
+    _release(bk, c)
+    bk.hrow[i] = -1
+    bk.hfree[bk.ctl[HFREE]] = b
+    bk.ctl[HFREE] += 1
+    bits_discard(bk.bits, k, h)
+
+
+@hot
 def bucket_remove(bk, k, p, h):
-    """Take page p out of tier k's bucket for hist h."""
-    link, head = bk.link, bk.head
-    b = h * bk.n_tiers + k
-    a = link[p, PREV]
-    if a == p:  # p was alone: the bucket empties
-        head[b] = -1
-        bits_discard(bk.bits, k, h)
-        return
-    y = link[p, NEXT]
-    link[a, NEXT] = y
-    link[y, PREV] = a
-    if head[b] == p:
-        head[b] = y
+    """Take page p out of tier k's bucket for hist h: its entry turns dead where it stands."""
+    bk.pst[p, STAMP] = NONE
+    i = h * bk.n_tiers + k
+    b = np.int64(bk.hrow[i])
+    n = bk.hdr[b, LIVE] - 1
+    bk.hdr[b, LIVE] = n
+    if n == 0:
+        _close(bk, k, h, i, b)
+    elif _crowded(bk, b):
+        _compact(bk, b)
 
 
 @hot
 def bucket_peek(bk, k):
-    """Tier k's victim, the oldest page of its smallest non-empty bucket, and that hist
-    (-1, -1 when the tier has no page in a bucket)."""
+    """Tier k's victim, the oldest live page of its smallest non-empty bucket, and that hist
+    (-1, -1 when the tier has no page in a bucket); dead entries before it are dropped."""
     h = bits_min(bk.bits, k)
     if h < 0:
         return np.int64(-1), h
-    return np.int64(bk.head[h * bk.n_tiers + k]), h
+    b = bk.hrow[h * bk.n_tiers + k]
+    bk.ctl[PEEKED] = b
+    s = np.int64(bk.hdr[b, HD])
+    while not _live(bk, s):
+        bk.hdr[b, ENT] -= 1
+        if (s + 1) % CH:
+            s += 1
+        else:
+            c = s // CH
+            s = np.int64(bk.cnext[c]) * CH
+            _release(bk, c)
+    bk.hdr[b, HD] = s
+    return np.int64(bk.ent[s, 0]), h
 
+
+@hot
+def bucket_ahead(bk, d):
+    """The page of the entry ``d`` slots (at most ``CH``) after the head of the bucket
+    ``bucket_peek`` last found, live or not, or -1 past its tail or if that bucket has emptied
+    since: a victim to come, for cache hints."""
+    b = bk.ctl[PEEKED]
+    if bk.hdr[b, LIVE] == 0:
+        return np.int64(-1)
+    s, t = np.int64(bk.hdr[b, HD]), np.int64(bk.hdr[b, TL])
+    if s // CH == t // CH:
+        if s + d > t:
+            return np.int64(-1)
+        return np.int64(bk.ent[s + d, 0])
+    r = s % CH + d
+    if r < CH:
+        return np.int64(bk.ent[s + d, 0])
+    c = np.int64(bk.cnext[s // CH])
+    if c == t // CH and c * CH + r - CH > t:
+        return np.int64(-1)
+    return np.int64(bk.ent[c * CH + r - CH, 0])

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from kvexp.fast.bits import new_bits
-from kvexp.fast.buckets import ROW_GROWTH, first_hists, new_buckets
+from kvexp.fast.bucket_arrays import ROW_GROWTH, first_hists, new_buckets
 from kvexp.fast.kernel import EngineState
 from kvexp.fast.order import new_order
 from kvexp.fast.queues import new_queues
@@ -95,8 +95,8 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     # At least two rows everywhere: numba types a one-row view as contiguous, a different array
     # type, and each distinct type compiles the whole loop again (rows past n are never used).
     per_page = page_rows(max(n, 2) if ordered else 2, k)
-    in_rows = ordered and kind != WINDOWED  # windowed's counters stay in compact rows: its heap is rare
-    st, fst = per_page.st if in_rows else counters(max(n, 2) if FIFO < kind < BELADY else 2), per_page.fst
+    in_rows = ordered and kind != WINDOWED  # windowed counts in its buckets: its heap is rare
+    st, fst = per_page.st if in_rows else counters(2), per_page.fst  # the bucket policies count in their buckets
     page_nu = np.zeros(1, np.int32)
     smallest = max(int(page_bytes.min()), 1) if n else 1
     most = np.minimum(cap // smallest, n)  # pages a tier can hold
@@ -104,13 +104,13 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     window, ring = 1, np.zeros((1, 2), np.int64)
     no_pages = np.zeros(k, np.int64)  # placeholders for the structures this policy does not use
     queues, order, bits = new_queues(0, no_pages, loc), new_order(per_page, no_pages + 1, 0), new_bits(k, 1)
-    buckets = new_buckets(0, k, ROW_GROWTH + 1)  # never full, never used
+    buckets = new_buckets(0, k, ROW_GROWTH + 1, 0)  # never full, never used
     if kind <= FIFO:
         queues = new_queues(n, most, loc)
     elif kind == BELADY:
         bits = new_bits(k, rows + n)  # next uses (rows), then pages never used again
     if LFU <= kind <= WINDOWED:
-        buckets = new_buckets(n, k, first_hists(page, n))
+        buckets = new_buckets(n, k, first_hists(page, n), rows * (1 + degree), at=kind == WINDOWED)
     if ordered:
         walk = RUN_WALK if kind == REGRET else 0  # keys that grow with recency
         order = new_order(per_page, most, walk)

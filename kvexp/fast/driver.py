@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from kvexp.engine import Observer, Result, check_fit
-from kvexp.fast import buckets
+from kvexp.fast import bucket_arrays
 from kvexp.fast.build import POLICY_KINDS, PREFETCH_KINDS, engine_state, policy_state, prefetch_state
 from kvexp.fast.kernel import (DEMAND_BYTES, DROPS, HITS, LATENCY, PF_REQUESTS, PF_USEFUL, PF_WASTED,
                                PREFETCH_BYTES, RECOMPUTE, WRITE_BYTES, EngineState, run_span)
@@ -109,8 +109,8 @@ def run(
         while pos < stop:
             pos = run_span(pos, stop, page, op, served, e, ps, pf)
             if pos < stop:
-                if buckets.full(ps.buckets):
-                    ps = ps._replace(buckets=buckets.grow(ps.buckets))
+                if bucket_arrays.full(ps.buckets):
+                    ps = ps._replace(buckets=bucket_arrays.grow(ps.buckets))
                 else:
                     pf = grow(pf)
         if observers and stop > 0 and (stop % every == 0 or stop == n):

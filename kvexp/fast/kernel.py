@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from kvexp.fast.buckets import NEXT, bucket_full
+from kvexp.fast.buckets import bucket_ahead, bucket_full
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.order import order_next
 from kvexp.fast.memhint import prefetch_hint
@@ -27,6 +27,8 @@ DEMAND, PREFETCH, WRITE = 0, 1, 2
 # Indices into EngineState.cnt and .flt.
 DEMAND_BYTES, PREFETCH_BYTES, WRITE_BYTES, DROPS, PF_REQUESTS, PF_USEFUL, PF_WASTED, HITS = range(8)
 LATENCY, RECOMPUTE, HIT_COST, WRITE_COST, W0 = range(5)  # two sums, then constant costs
+AHEAD = 6  # rows between hinting a page's state into the cache and using it
+QUEUE_AHEAD = 8  # entries between hinting a queue entry's page state and popping it
 
 EngineState = namedtuple(
     "EngineState",
@@ -49,14 +51,16 @@ def _hint_size(e, p):
 
 
 @hot
-def _hint_victim(e, ps, v):
-    """The bucket policies: ``v`` just left its bucket; start loading the state of the page
-    after it, its tier's next victim unless that bucket empties or a tie goes ahead of it first
-    (finding the victim on every row, as ``_hint`` does for lru, costs more than it saves here)."""
-    y = ps.buckets.link[v, NEXT]
-    prefetch_hint(ps.st, y)
-    _hint_size(e, y)
-    prefetch_hint(e.loc, y)
+def _hint_victim(e, ps):
+    """The bucket policies: a victim just left a tier; start loading the state of the page
+    ``QUEUE_AHEAD`` entries on in the bucket it came from, a victim to come unless its entry is
+    dead by then (finding the smallest bucket on every row, as ``_hint`` does for lru's queue,
+    costs more than it saves here)."""
+    v = bucket_ahead(ps.buckets, QUEUE_AHEAD)
+    if v >= 0:
+        prefetch_hint(ps.buckets.pst, v)
+        prefetch_hint(e.loc, v)
+        _hint_size(e, v)
 
 
 @hot
@@ -79,7 +83,7 @@ def _admit(e, ps, p, now, cause):
         if used[k] + need > cap[k]:
             v = pol_evict(ps, k, now)
             if LFU <= ps.kind <= WINDOWED:
-                _hint_victim(e, ps, v)
+                _hint_victim(e, ps)
             used[k] -= page_size(e, v)
             if k == 0 and e.pending[v]:  # a prefetched page left tier 0 unread
                 e.pending[v] = 0
@@ -137,8 +141,6 @@ def _move_in(e, ps, q, t, now, cause):
     return cost + _admit(e, ps, q, now, PREFETCH if cause == PREFETCH else DEMAND)
 
 
-AHEAD = 6  # rows between hinting a page's state into the cache and using it
-QUEUE_AHEAD = 8  # entries between hinting a queue entry's page state and popping it
 
 
 @hot
@@ -163,8 +165,7 @@ def _hint(e, ps, pf, page, j):
             prefetch_hint(e.pending, v)
             _hint_size(e, v)
     elif ps.kind <= WINDOWED:
-        prefetch_hint(ps.st, q)
-        prefetch_hint(ps.buckets.link, q)
+        prefetch_hint(ps.buckets.pst, q)
     elif ps.kind == BELADY:
         prefetch_hint(ps.page_nu, q)
         v = belady_next_victim(ps, 0)

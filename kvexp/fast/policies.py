@@ -25,7 +25,8 @@ from collections import namedtuple
 import numpy as np
 
 from kvexp.fast.bits import bits_add, bits_discard, bits_max
-from kvexp.fast.buckets import PREV, bucket_insert, bucket_peek, bucket_remove
+from kvexp.fast.bucket_arrays import AT, COUNT, OVERFLOW, STAMP
+from kvexp.fast.buckets import bucket_insert, bucket_peek, bucket_remove
 from kvexp.fast.heap import pack
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.order import order_delete, order_pop, order_refresh_top, order_set, order_top
@@ -34,10 +35,12 @@ from kvexp.fast.queues import queue_append, queue_move_to_end, queue_pop_oldest,
 LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY = range(9)
 
 # Per-page state, one row per page so a touch reads one cache line: ``st`` (int64) holds
-# HIST (touch count; wcount for windowed), LAST (last_touch; last_ref for predictive) and AUX
-# (predictive's first_ref, regret's evicted_at); ``fst`` (float64) holds regret's REGRET_F or
-# cost_aware's SIZE_COST; both sit in the pages' rows (``kvexp.fast.rows``). Belady keeps only
-# each page's next use, in ``page_nu`` (int32: 4 bytes a page keeps millions of pages in cache).
+# HIST (touch count), LAST (last_touch; last_ref for predictive) and AUX (predictive's
+# first_ref, regret's evicted_at); ``fst`` (float64) holds regret's REGRET_F or cost_aware's
+# SIZE_COST; both sit in the pages' rows (``kvexp.fast.rows``). lfu, heavy_hitter and
+# windowed_recency keep their counts (and windowed its last_touch) in the buckets' int32 page
+# rows instead, beside each page's bucket stamp. Belady keeps only each page's next use, in
+# ``page_nu`` (int32: 4 bytes a page keeps millions of pages in cache).
 # ``ring`` rows are the window's queued touches (position, page), ``ring_state`` its head and
 # length; ``nu`` the next uses of the rows from ``nu_base``; ``bits`` belady's per-tier sets of
 # next uses.
@@ -46,8 +49,7 @@ PolicyState = namedtuple(
 )
 HIST, LAST, AUX = range(3)
 REGRET_F = SIZE_COST = 0  # one float per page: regret's or cost_aware's
-EXPIRY_WALK = 8  # pages a windowed expiry may walk back in its bucket before it takes the heap
-OVERFLOW = -1  # bucket link previous of a page in windowed's overflow heap
+EXPIRY_WALK = 8  # entries a windowed expiry may walk back in its bucket before it takes the heap
 # Float parameters, indices into ``fp``.
 FW, RW, LENGTH, HORIZON, RGW, DECAY, GAP = range(7)
 
@@ -110,13 +112,13 @@ def pol_advance(ps, loc, now):
 
     Drop touches at positions <= now - window; a page resident in tier ``loc[p]`` moves down
     one bucket, keeping its ``last``, or into (or up) the tier's overflow heap when its place
-    lies more than ``EXPIRY_WALK`` pages back (with a wide window, many pages' touches
+    lies more than ``EXPIRY_WALK`` entries back (with a wide window, many pages' touches
     interleave inside it, and an unbounded walk would pass them all). The reference expires
     at every hook call; every row calls at least one hook and nothing happens between the
     start of a row and its first hook, so expiring once per row, here, leaves every hook call
     seeing the same state.
     """
-    ring, q, st = ps.ring, ps.ring_state, ps.st
+    ring, q, pst = ps.ring, ps.ring_state, ps.buckets.pst
     head, count = q[0], q[1]
     mask = len(ring) - 1
     edge = now - ps.window
@@ -124,17 +126,17 @@ def pol_advance(ps, loc, now):
         p = ring[head, 1]
         head = (head + 1) & mask
         count -= 1
-        h = st[p, HIST]
-        st[p, HIST] = h - 1
+        h = pst[p, COUNT]
+        pst[p, COUNT] = h - 1
         k = loc[p]
         if k < 0:
             continue
-        last = st[p, LAST]
+        last = np.int64(pst[p, AT])
         if not _in_overflow(ps, p):
             bucket_remove(ps.buckets, k, p, h)
-            if bucket_insert(ps.buckets, k, p, h - 1, last, st, LAST, EXPIRY_WALK):
+            if bucket_insert(ps.buckets, k, p, h - 1, last, EXPIRY_WALK):
                 continue
-            ps.buckets.link[p, PREV] = OVERFLOW
+            pst[p, STAMP] = OVERFLOW
         _overflow_set(ps.order, k, p, float(h - 1), last)  # a smaller key: moved up at once
     q[0] = head
     q[1] = count
@@ -168,13 +170,14 @@ def pol_insert(ps, k, p, now):
         queue_append(ps.queues, k, p)
         return
     if kind <= WINDOWED:  # lfu, heavy_hitter, windowed_recency: buckets
-        st = ps.st
+        pst = ps.buckets.pst
         if k == 0:
-            st[p, HIST] += 1
+            pst[p, COUNT] += 1
             if kind == WINDOWED:
                 _window_add(ps, p, now)
-        st[p, LAST] = now
-        bucket_insert(ps.buckets, k, p, st[p, HIST], now, st, LAST, len(st))
+        if kind == WINDOWED:
+            pst[p, AT] = now
+        bucket_insert(ps.buckets, k, p, pst[p, COUNT], now, len(ps.buckets.ent))
         return
     if kind == BELADY:
         if ps.page_at[now] == p:
@@ -204,14 +207,14 @@ def pol_access(ps, k, p, now):
     if kind == FIFO:
         return
     if kind <= WINDOWED:  # lfu, heavy_hitter, windowed_recency: to the next bucket up
-        st = ps.st
-        h = st[p, HIST]
+        pst = ps.buckets.pst
+        h = pst[p, COUNT]
         _leave_bucket(ps, k, p, h)
-        st[p, HIST] = h + 1
+        pst[p, COUNT] = h + 1
         if kind == WINDOWED:
             _window_add(ps, p, now)
-        st[p, LAST] = now
-        bucket_insert(ps.buckets, k, p, h + 1, now, st, LAST, len(st))
+            pst[p, AT] = now
+        bucket_insert(ps.buckets, k, p, h + 1, now, len(ps.buckets.ent))
         return
     if kind == BELADY:
         bits_discard(ps.bits, k, _next_use_member(ps, p))
@@ -231,9 +234,9 @@ def _overflow_delete(o, k, p):
 @hot
 def _in_overflow(ps, p):
     """True when resident page p is in windowed_recency's overflow heap, not in a bucket: its
-    bucket link's previous is ``OVERFLOW`` (a bucket insert always sets it to a page), so
-    the check reads the line a bucket move reads anyway."""
-    return ps.kind == WINDOWED and ps.buckets.link[p, PREV] == OVERFLOW
+    bucket stamp is ``OVERFLOW`` (a bucket insert always sets it to a slot), so the check
+    reads the word a bucket move reads anyway."""
+    return ps.kind == WINDOWED and ps.buckets.pst[p, STAMP] == OVERFLOW
 
 
 @hot
@@ -253,7 +256,7 @@ def pol_remove(ps, k, p):
     elif ps.kind == BELADY:
         bits_discard(ps.bits, k, _next_use_member(ps, p))
     elif ps.kind <= WINDOWED:
-        _leave_bucket(ps, k, p, ps.st[p, HIST])
+        _leave_bucket(ps, k, p, ps.buckets.pst[p, COUNT])
     else:
         order_delete(ps.order, k, p)
 
@@ -268,12 +271,12 @@ def pol_evict(ps, k, now):
         v, h = bucket_peek(ps.buckets, k)
         if kind == WINDOWED:  # the overflow heap's root may come first
             r, y1, y2 = order_top(ps.order, k)
-            if v < 0 or y1 < h or (y1 == h and y2 < pack(ps.st[v, LAST], v)):  # last: on a tie only
+            if v < 0 or y1 < h or (y1 == h and y2 < pack(np.int64(ps.buckets.pst[v, AT]), v)):  # last: on a tie only
                 order_pop(ps.order, k, r)
                 return r
         bucket_remove(ps.buckets, k, v, h)
         if kind == LFU and k == ps.n_tiers - 1:
-            ps.st[v, HIST] = 0
+            ps.buckets.pst[v, COUNT] = 0
         return v
     if kind == BELADY:
         v = belady_next_victim(ps, k)
