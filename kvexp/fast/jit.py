@@ -13,11 +13,15 @@ trace length is at least 1, gaps divide by hist - 1 >= 1).
 numba checks a cached function against its own source file only, but the loop inlines code
 from every module here; so the cache of a kernel in this package is stamped with all of the
 package's sources, and editing or upgrading any of them recompiles instead of loading stale
-machine code.
+machine code. Each version of the sources also caches into a directory of its own: numba
+unpickles a cache's index before it compares stamps, and an index written by another version
+may name a class this one no longer has (it would fail to load, not miss).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 from pathlib import Path
 
 from numba import njit
@@ -26,6 +30,7 @@ from numba.core import caching
 HERE = Path(__file__).resolve().parent
 
 
+@functools.lru_cache(maxsize=1)
 def sources_digest() -> str:
     """SHA-256 over this package's source files (names and contents)."""
     h = hashlib.sha256()
@@ -45,6 +50,9 @@ class _WholePackageStamp:
 
     def get_source_stamp(self):
         return sources_digest()
+
+    def get_cache_path(self):
+        return os.path.join(super().get_cache_path(), "kvexp-" + sources_digest()[:16])
 
 
 def _stamp_whole_package() -> None:
