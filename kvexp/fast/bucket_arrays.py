@@ -41,7 +41,6 @@ OVERFLOW = -2  # a stamp the policy may give a page it keeps elsewhere
 ROW_GROWTH = 2  # the most a page's hist can grow in one trace row
 
 
-
 def first_hists(page: np.ndarray, n_pages: int) -> int:
     """Hist values to allocate first: every page's own rows, plus the margin ``full`` keeps.
     Counted a slice at a time: ``np.bincount`` copies its input to 64-bit integers."""

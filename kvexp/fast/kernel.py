@@ -141,8 +141,6 @@ def _move_in(e, ps, q, t, now, cause):
     return cost + _admit(e, ps, q, now, PREFETCH if cause == PREFETCH else DEMAND)
 
 
-
-
 @hot
 def _hint(e, ps, pf, page, j):
     """Start loading the state that row ``j`` will touch (its page's engine and policy rows,
