@@ -91,3 +91,29 @@ def test_evictions_take_the_smallest_current_key(walk: int, seed: int) -> None:
     assert sum(e >= 0 for e in expected) > 500
     if walk:  # the run was used, not only the heap
         assert (rows.slot[:, 0] == IN_RUN).any() or walk == 0
+
+
+@njit  # uncached: numba would not see the inlined kvexp.fast code change
+def _set_all(o, k, pages, primaries):
+    for i in range(len(pages)):
+        order_set(o, k, pages[i], float(primaries[i]), 0)
+
+
+def test_failing_run_walks_shorten_and_successes_restore_the_bound():
+    """A run insertion that fails has walked the whole bound for nothing (under regret_aware's
+    large regret offsets most of them do): each failure halves the next walk, each success
+    doubles it back up to ``walk``. Pages that miss the run go to the heap; the order is exact
+    either way."""
+    rows = page_rows(200, 1)
+    o = new_order(rows, np.array([200], np.int64), 32)
+    _set_all(o, 0, np.arange(40), np.arange(100, 140))  # increasing keys: each at the run's tail
+    assert o.lim[0] == 32 and (rows.slot[:40, 0] == IN_RUN).all()
+    _set_all(o, 0, np.arange(40, 46), np.arange(6))  # smaller than all 40: each fails
+    assert o.lim[0] == 1  # 32 -> 16 -> 8 -> 4 -> 2 -> 1, and no lower
+    assert (rows.slot[40:46, 0] >= 0).all()  # in the heap
+    _set_all(o, 0, np.arange(46, 52), np.arange(200, 206))
+    assert o.lim[0] == 32  # 1 -> 2 -> ... -> 32, and no higher
+    cur1, cur2 = np.zeros(200), np.zeros(200, np.int64)
+    cur1[:52] = np.concatenate([np.arange(100, 140), np.arange(6), np.arange(200, 206)])
+    ops = np.array([(EVICT, 0, 0, 0, 0)] * 52, np.int64)
+    assert _apply(o, ops, cur1, cur2).tolist() == [*range(40, 46), *range(40), *range(46, 52)]

@@ -13,7 +13,8 @@ taken is the one with the smallest current key, whichever structure holds it. On
 run entry whose key grows (a hit) moves at once to its new place when that lies within ``walk``
 of the tail, as an lru hit moves to the tail, so the run's head is seldom stale; otherwise it
 stays put with its old key, lazily. With ``walk`` 0 the run stays empty and this is the heap
-alone.
+alone. The walk actually tried adapts, up to ``walk`` (``_run_insert``): it shrinks while
+insertions fail and grows back as they succeed.
 Run entries store their key in ``rkf`` / ``rki`` (in the pages' rows, ``kvexp.fast.rows``, and
 +inf for each tier's sentinel ``n_pages + k``, which closes its circular list); their heap slot
 is ``IN_RUN``.
@@ -29,7 +30,7 @@ from kvexp.fast.heap import (BLANK_INT, _less, heap_delete, heap_pop_root, heap_
 from kvexp.fast.jit import hot
 from kvexp.fast.rows import PageRows
 
-Order = namedtuple("Order", "heaps link rkf rki walk n_pages")
+Order = namedtuple("Order", "heaps link rkf rki walk lim n_pages")
 PREV, NEXT = 0, 1
 IN_RUN = -2
 
@@ -43,7 +44,8 @@ def new_order(rows: PageRows, slots: np.ndarray, walk: int) -> Order:
     rows.link[n_pages:, NEXT] = sentinels
     rows.rkf[n_pages:] = np.inf
     rows.rki[n_pages:] = BLANK_INT
-    return Order(new_heaps(rows.slot, slots), rows.link, rows.rkf, rows.rki, walk, n_pages)
+    return Order(new_heaps(rows.slot, slots), rows.link, rows.rkf, rows.rki, walk,
+                 np.full(len(slots), walk, np.int64), n_pages)
 
 
 @hot
@@ -67,12 +69,17 @@ def _relink(o, k, p, a, b):
 
 @hot
 def _run_insert(o, k, p, x1, y2):
-    """Put p, key (x1, y2), into tier k's run if its place is within ``walk`` of the tail."""
+    """Put p, key (x1, y2), into tier k's run if its place is within ``lim[k]`` of the tail.
+    ``lim[k]`` starts at ``walk``; a failure (which walked all of it for nothing) halves it, a
+    success doubles it back, up to ``walk``: when most new keys land far from the tail (under
+    regret_aware, pages with large regret offsets hold the tail), failures stay cheap."""
     link = o.link
     s = o.n_pages + k
     q = link[s, PREV]
-    for _ in range(o.walk):
+    lim = o.lim[k]
+    for _ in range(lim):
         if q == s or _less(o.rkf[q], o.rki[q], x1, y2):  # p goes right after q
+            o.lim[k] = min(2 * lim, o.walk)
             b = link[q, NEXT]
             link[q, NEXT] = p
             link[p, PREV] = q
@@ -84,6 +91,8 @@ def _run_insert(o, k, p, x1, y2):
             o.heaps.slot[p, 1] = k
             return True
         q = link[q, PREV]
+    if lim > 1:
+        o.lim[k] = lim >> 1
     return False
 
 
