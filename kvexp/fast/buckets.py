@@ -127,12 +127,19 @@ def _compact(bk, b):
 
 
 @hot
+def _after(ent, s, p, last):
+    """True when the entry in slot s orders after (last, p): a later ``last``, or the same and a
+    larger page id."""
+    return ent[s, 1] > last or (ent[s, 1] == last and ent[s, 0] > p)
+
+
+@hot
 def _insert_back(bk, b, p, last, walk):
     """``bucket_insert`` when p's place is before the tail entry: walk back to it and move the
     entries after it one slot on."""
     hdr, ent = bk.hdr, bk.ent
     head, s, n = hdr[b, HD], hdr[b, TL], 0
-    while ent[s, 1] > last or (ent[s, 1] == last and ent[s, 0] > p):
+    while _after(ent, s, p, last):
         if n == walk:
             return False
         n += 1
@@ -202,7 +209,7 @@ def bucket_insert(bk, k, p, h, last, walk):
     if _crowded(bk, b):
         _compact(bk, b)
     s = hdr[b, TL]
-    if ent[s, 1] > last or (ent[s, 1] == last and ent[s, 0] > p):
+    if _after(ent, s, p, last):
         return _insert_back(bk, b, p, last, walk)
     _put(bk, _extend(bk, b), p, last)
     return True
