@@ -25,6 +25,7 @@ import kvexp.fast.prefetch
 from kvexp.config import EngineKind
 from kvexp.crosscheck import libcachesim_misses, write_oracle_general
 from kvexp.engine import Simulation
+from kvexp.fast.heap import DEEP
 from kvexp.hardware import h100
 from kvexp.policies.belady import Belady
 from kvexp.policies.cost_aware import CostAware
@@ -172,6 +173,23 @@ def test_mooncake_request_trace_with_writes_and_recompute_matches_reference():
     for make_policy, (pf, make_pf) in itertools.product((LRU, RegretAware, Belady), list(PREFETCHERS.items())[:2]):
         m = assert_same(trace, h100(), make_policy, make_pf, fp16(), recompute, label=f"{make_policy.__name__}/{pf}")
         assert m["demotions"] > 0 and m["cold_misses"] > 0
+
+
+@pytest.mark.parametrize("prefetch", ["none", "stride"])
+@pytest.mark.parametrize("policy", ["cost_aware", "predictive", "regret_aware", "windowed_recency", "belady"])
+def test_heaps_and_sets_too_large_for_the_cache_match_reference(policy, prefetch):
+    """One tier holding more pages than ``DEEP``: the heaps then hint lines ahead and place grown
+    keys at once (cost_aware, predictive), and every policy hints further state; none of it may
+    change a result. A pass over 2R pages fills the tier, then uniform reads over them."""
+    resident = DEEP + 4000
+    n_pages = 2 * resident
+    reads = np.random.default_rng(3).integers(0, n_pages, 3 * resident)
+    page = np.concatenate([np.arange(n_pages), reads])
+    trace = Trace(np.arange(len(page)), page, np.zeros(len(page), np.uint8), PageTable.uniform(n_pages))
+    size = int(fp16().page_bytes(trace.pages.n_scalars[:1])[0])
+    tiers = (Tier("hbm", resident * size, 0.02, 0.02, 80_000.0),)
+    metrics = assert_same(trace, tiers, POLICIES[policy], PREFETCHERS[prefetch], fp16(), label=policy)
+    assert metrics["hits"] > resident  # the full tier was hit, not only filled
 
 
 def test_full_size_zipf_matches_libcachesim(tmp_path):

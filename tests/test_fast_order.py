@@ -5,14 +5,18 @@ evictions over three tiers; every eviction must take the page with the smallest 
 ``(primary, secondary, page)``, which the test finds by scanning a Python dict. Keys are drawn
 to be mostly increasing (as under recency) with frequent ties, so both the run and the heap,
 the walk-back bound and the heap's root hole are exercised; ``walk`` 0 is the heap alone.
+A heap of ``DEEP`` pages or more (taken to be out of cache: it hints lines ahead and, alone,
+places grown keys at once) is checked the same way against a lazy-deletion ``heapq``.
 """
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 import pytest
 from numba import njit
 
-from kvexp.fast.heap import pack
+from kvexp.fast.heap import DEEP, pack
 from kvexp.fast.order import IN_RUN, new_order, order_delete, order_pop, order_refresh_top, order_set, order_top
 from kvexp.fast.rows import page_rows
 
@@ -117,3 +121,80 @@ def test_failing_run_walks_shorten_and_successes_restore_the_bound():
     cur1[:52] = np.concatenate([np.arange(100, 140), np.arange(6), np.arange(200, 206)])
     ops = np.array([(EVICT, 0, 0, 0, 0)] * 52, np.int64)
     assert _apply(o, ops, cur1, cur2).tolist() == [*range(40, 46), *range(40), *range(46, 52)]
+
+
+def _large_script(seed: int, n_pages: int, steps: int) -> tuple[np.ndarray, list[int]]:
+    """One tier: all but 500 of ``n_pages`` inserted, then ``steps`` random inserts, key
+    changes (mostly up), removals and evictions; expected victims from a lazy-deletion heapq."""
+    rng = np.random.default_rng(seed)
+    keys: dict[int, tuple[int, int]] = {}
+    queue: list[tuple[int, int, int]] = []
+    ops, expected = [], []
+
+    def put(p, key):
+        keys[p] = key
+        heapq.heappush(queue, (*key, p))
+        ops.append((SET, 0, p, *key))
+        expected.append(-1)
+
+    for p in range(n_pages - 500):
+        put(p, (int(rng.integers(0, n_pages)), int(rng.integers(0, 3))))
+    free = list(range(n_pages - 500, n_pages))
+    t = n_pages
+    for _ in range(steps):
+        t += 1
+        r = rng.random()
+        if r < 0.3 and free:
+            put(free.pop(int(rng.integers(len(free)))), (t + int(rng.integers(-n_pages, 2)), 0))
+        elif r < 0.7:
+            p = int(rng.integers(n_pages))
+            if p in keys:
+                put(p, (t, 1) if rng.random() < 0.7 else (keys[p][0] - int(rng.integers(1, 50)), 0))
+        elif r < 0.8:
+            p = int(rng.integers(n_pages))
+            if p in keys:
+                del keys[p]
+                free.append(p)
+                ops.append((DELETE, 0, p, 0, 0))
+                expected.append(-1)
+        else:
+            while keys.get(queue[0][2]) != queue[0][:2]:  # a stale or removed page's entry
+                heapq.heappop(queue)
+            v = heapq.heappop(queue)[2]
+            del keys[v]
+            free.append(v)
+            ops.append((EVICT, 0, 0, 0, 0))
+            expected.append(v)
+    return np.array(ops, np.int64), expected
+
+
+@pytest.mark.parametrize("walk", [0, 8])
+def test_a_heap_taken_as_out_of_cache_keeps_the_order(walk: int) -> None:
+    """Past ``DEEP`` entries sifts hint the next levels' lines and, with the heap alone, a grown
+    key is placed at once; evictions must still take the smallest current key."""
+    n_pages = DEEP + 2000
+    ops, expected = _large_script(4, n_pages, 20_000)
+    rows = page_rows(n_pages, 1)
+    order = new_order(rows, np.array([n_pages], np.int64), walk)
+    got = _apply(order, ops, np.zeros(n_pages), np.zeros(n_pages, np.int64))
+    assert got.tolist() == expected
+    assert sum(e >= 0 for e in expected) > 3000
+
+
+@pytest.mark.parametrize("n_pages, eager", [(64, False), (DEEP + 64, True)])
+def test_a_large_heap_places_grown_keys_at_once(n_pages: int, eager: bool) -> None:
+    """A hit that grows a key is recorded lazily in a small heap (the entry keeps its old key
+    until it surfaces) and at once in a heap of ``DEEP`` entries or more, where the stale
+    entry's later sift from the root would cost a cache miss per level."""
+    rows = page_rows(n_pages, 1)
+    o = new_order(rows, np.array([n_pages], np.int64), 0)
+    _set_all(o, 0, np.arange(n_pages), np.arange(n_pages))
+    _set_all(o, 0, np.array([5]), np.array([10 * n_pages]))
+    entry = 2 * (o.heaps.off[0] + rows.slot[5, 0])
+    assert o.heaps.kf[entry] == (10 * n_pages if eager else 5)
+    leaves = (n_pages + 2) // 4  # entries from here on have no children
+    assert (rows.slot[5, 0] >= leaves) == eager  # eager: sunk to a leaf; lazy: left at entry 5
+    cur1 = np.arange(n_pages, dtype=np.float64)
+    cur1[5] = 10 * n_pages
+    ops = np.array([(EVICT, 0, 0, 0, 0)] * n_pages, np.int64)
+    assert _apply(o, ops, cur1, np.zeros(n_pages, np.int64)).tolist() == [*range(5), *range(6, n_pages), 5]

@@ -16,6 +16,16 @@ Taking the root (``heap_pop_root``) leaves a hole there; when the next operation
 inserts a page (an eviction usually makes room for one), the new entry fills the hole and sinks
 from the root: one sift instead of two. Any other operation first fills it with the last entry.
 Tier k's entries are ``off[k] .. off[k] + size[k] - 1``.
+
+A heap of ``DEEP`` entries or more is taken to be out of cache. Its lower levels then cost a
+cache miss each, on a path no one can know before the sift chooses it, so a sift hints the lines
+of the next levels' candidates (the four lines of the children's children from entry
+``DEEP / 4`` on, and the sixteen lines of their children from entry ``DEEP`` on) while it
+compares the current one. (In a smaller heap, mostly in cache, those hints measured slower.)
+Such a heap, when the caller asks (``eager``), also gives a grown key its place at once instead
+of lazily: the entry sits in the heap's lower levels, which the caller hints a few rows ahead
+(``heap_hint``; the page's row is in the trace), so the short sift down costs less than the
+full sift from the root the stale entry would take when it surfaced.
 """
 from __future__ import annotations
 
@@ -24,12 +34,14 @@ from collections import namedtuple
 import numpy as np
 
 from kvexp.fast.jit import hot, kernel
+from kvexp.fast.memhint import prefetch_hint
 
 Heaps = namedtuple("Heaps", "kf ki slot off size hole")
 PAGE_BITS = 31
 PAGE_MASK = (1 << PAGE_BITS) - 1
 PAD = 3  # blank slots kept past the last entry: the rest of a last child group
 BLANK_INT = np.iinfo(np.int64).max
+DEEP = 1 << 16  # entries (1 MiB, a core's L2 here) from which a heap is taken to be out of cache
 
 
 def new_heaps(slot: np.ndarray, slots: np.ndarray) -> Heaps:
@@ -77,6 +89,24 @@ def _blank(h, base, i):
 
 
 @hot
+def _hint_lines(kf, i, lines):
+    """Hint ``lines`` consecutive cache lines of entries from entry i (a child group's first)."""
+    for q in range(lines):
+        prefetch_hint(kf, 2 * i + 8 * q)
+
+
+@hot
+def _hint_below(kf, base, g, n):
+    """A sift is at the parents of entries g.. (heap-local) in a heap of n entries: hint the
+    four lines of those children, one of which it reads next, and from ``DEEP`` on the sixteen
+    lines of their children."""
+    _hint_lines(kf, base + g, 4)
+    g = 4 * g + 1
+    if g >= DEEP and g < n:
+        _hint_lines(kf, base + g, 16)
+
+
+@hot
 def _sift_up(h, base, i, x1, x2):
     """Put entry x at slot i (heap-local), moving larger ancestors down."""
     kf, ki = h.kf, h.ki
@@ -99,6 +129,9 @@ def _sift_down(h, base, n, i, x1, x2):
         if c >= n:
             break
         j = 2 * (base + c)
+        g = 4 * c + 1
+        if n >= DEEP and g >= DEEP >> 2 and g < n:
+            _hint_below(kf, base, g, n)
         # the smallest child by a tournament, (0, 1) and (2, 3) then the winners, picked by
         # index arithmetic: selects between values compile to jumps the CPU mispredicts
         s = np.int64(_less(kf[j + 2], ki[j + 3], kf[j], ki[j + 1]))
@@ -157,13 +190,14 @@ def _fill_hole(h, k):
 
 
 @hot
-def heap_set(h, k, p, x1, x2):
+def heap_set(h, k, p, x1, x2, eager):
     """Insert page p into tier k's heap with key (x1, pack(x2, p)), or give it that key.
 
     A key that grows is only recorded lazily: the entry keeps its smaller key, which still
     orders correctly below everything it precedes, and the policy re-sifts it when it
     surfaces. Most touches raise a page's key (recency, counts), so a hit costs O(1) instead
-    of a sift to the bottom of the heap. A key that shrinks is moved up at once.
+    of a sift to the bottom of the heap. A key that shrinks is moved up at once; so is one
+    that grows when ``eager`` and the heap has ``DEEP`` entries or more.
     """
     y2 = pack(x2, p)
     n = h.size[k]
@@ -178,12 +212,35 @@ def heap_set(h, k, p, x1, x2):
             h.size[k] = n
     else:
         j = 2 * (h.off[k] + h.slot[p, 0])
-        if not _less(x1, y2, h.kf[j], h.ki[j + 1]):
+        if not _less(x1, y2, h.kf[j], h.ki[j + 1]) and not (eager and h.size[k] >= DEEP):
             return
         _fill_hole(h, k)
         n = h.size[k]
         i = h.slot[p, 0]
     _settle(h, h.off[k], n, i, x1, y2)
+
+
+@hot
+def heap_hint(h, p):
+    """Start loading the lines an eager update of page p would read: its entry, its parent, its
+    children and their children. Only while tier 0's heap (a hit's) has ``DEEP`` entries or more:
+    a smaller one stays in cache. Reads p's slot, so p's row should be in cache already."""
+    kf = h.kf
+    if h.size[0] < DEEP:
+        return
+    i = h.slot[p, 0]
+    if i < 0:
+        return
+    base = h.off[h.slot[p, 1]]
+    prefetch_hint(kf, 2 * (base + i))
+    if i > 0:
+        prefetch_hint(kf, 2 * (base + ((i - 1) >> 2)))
+    c = base + 4 * i + 1
+    if 2 * c < len(kf):  # (lines past this heap's entries are blank or another tier's: harmless)
+        _hint_lines(kf, c, 1)
+        c = base + 4 * (4 * i + 1) + 1
+        if 2 * c + 64 <= len(kf):
+            _hint_lines(kf, c, 4)
 
 
 @hot

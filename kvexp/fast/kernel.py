@@ -16,10 +16,10 @@ from collections import namedtuple
 
 from kvexp.fast.buckets import bucket_ahead, bucket_full
 from kvexp.fast.jit import hot, kernel
-from kvexp.fast.order import order_next
+from kvexp.fast.order import order_hint, order_next
 from kvexp.fast.memhint import prefetch_hint
-from kvexp.fast.policies import (BELADY, FIFO, LFU, WINDOWED, belady_next_victim, pol_access,
-                                 pol_advance, pol_evict, pol_insert, pol_remove)
+from kvexp.fast.policies import (BELADY, FIFO, LFU, WINDOWED, belady_member, belady_next_victim,
+                                 pol_access, pol_advance, pol_evict, pol_insert, pol_remove)
 from kvexp.fast.queues import queue_ahead
 from kvexp.fast.prefetch import MARKOV, NONE, candidates, table_slot
 
@@ -28,6 +28,7 @@ DEMAND, PREFETCH, WRITE = 0, 1, 2
 DEMAND_BYTES, PREFETCH_BYTES, WRITE_BYTES, DROPS, PF_REQUESTS, PF_USEFUL, PF_WASTED, HITS = range(8)
 LATENCY, RECOMPUTE, HIT_COST, WRITE_COST, W0 = range(5)  # two sums, then constant costs
 AHEAD = 6  # rows between hinting a page's state into the cache and using it
+ENTRY_AHEAD = 3  # rows between hinting a page's row and reading it to hint the page's heap lines
 QUEUE_AHEAD = 8  # entries between hinting a queue entry's page state and popping it
 
 EngineState = namedtuple(
@@ -144,8 +145,11 @@ def _move_in(e, ps, q, t, now, cause):
 @hot
 def _hint(e, ps, pf, page, j):
     """Start loading the state that row ``j`` will touch (its page's engine and policy rows,
-    the Markov slot and successor row it will read; all known from the trace), and the state
-    of tier 0's next victim (the bucket policies: ``_hint_victim``, as each victim leaves).
+    belady's set word for its next use, the Markov slot and successor row it will read; all
+    known from the trace), and the state of tier 0's next victim (the bucket policies:
+    ``_hint_victim``, as each victim leaves). The heap policies also load the heap lines of
+    row ``j - ENTRY_AHEAD``'s page (``order_hint``), found from its row, hinted that many rows
+    ago.
     (Hinting the next victims of every tier, or pages further down a run, measured slower: the
     hints only compete with the loads they would save.)"""
     if j >= len(page):
@@ -166,12 +170,16 @@ def _hint(e, ps, pf, page, j):
         prefetch_hint(ps.buckets.pst, q)
     elif ps.kind == BELADY:
         prefetch_hint(ps.page_nu, q)
+        d = j - ps.nu_base[0]
+        if d < len(ps.nu):  # the word of tier 0's set that row j's next use will be added to
+            prefetch_hint(ps.bits.words[0], ps.bits.offs[0] + (belady_member(ps, q, ps.nu[d]) >> 6))
         v = belady_next_victim(ps, 0)
         prefetch_hint(ps.page_nu, v)
         _hint_size(e, v)
         prefetch_hint(e.loc, v)
     else:
         prefetch_hint(ps.st, q)
+        order_hint(ps.order, page[j - ENTRY_AHEAD])
         v = order_next(ps.order, 0)
         prefetch_hint(ps.st, v)
         _hint_size(e, v)

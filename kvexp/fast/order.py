@@ -13,8 +13,9 @@ taken is the one with the smallest current key, whichever structure holds it. On
 run entry whose key grows (a hit) moves at once to its new place when that lies within ``walk``
 of the tail, as an lru hit moves to the tail, so the run's head is seldom stale; otherwise it
 stays put with its old key, lazily. With ``walk`` 0 the run stays empty and this is the heap
-alone. The walk actually tried adapts, up to ``walk`` (``_run_insert``): it shrinks while
-insertions fail and grows back as they succeed.
+alone, and then a large heap gives grown keys their place eagerly (``heap_set``'s ``eager``;
+with a run, grown keys mostly move to the run's tail instead). The walk actually tried adapts,
+up to ``walk`` (``_run_insert``): it shrinks while insertions fail and grows back as they succeed.
 Run entries store their key in ``rkf`` / ``rki`` (in the pages' rows, ``kvexp.fast.rows``, and
 +inf for each tier's sentinel ``n_pages + k``, which closes its circular list); their heap slot
 is ``IN_RUN``.
@@ -25,8 +26,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from kvexp.fast.heap import (BLANK_INT, _less, heap_delete, heap_pop_root, heap_refresh_top, heap_root, heap_set,
-                             heap_top, new_heaps, pack)
+from kvexp.fast.heap import (BLANK_INT, _less, heap_delete, heap_hint, heap_pop_root, heap_refresh_top,
+                             heap_root, heap_set, heap_top, new_heaps, pack)
 from kvexp.fast.jit import hot
 from kvexp.fast.rows import PageRows
 
@@ -113,7 +114,7 @@ def order_set(o, k, p, x1, x2):
             return
         i = -1
     if i >= 0 or not _run_insert(o, k, p, x1, y2):  # one call site: each inlines a sift
-        heap_set(o.heaps, k, p, x1, x2)
+        heap_set(o.heaps, k, p, x1, x2, o.walk == 0)
 
 
 @hot
@@ -173,3 +174,9 @@ def order_next(o, k):
 def order_tier(o, p):
     """The tier holding page p, or -1."""
     return o.heaps.slot[p, 1]
+
+
+@hot
+def order_hint(o, p):
+    """Start loading what giving page p a new key will read in its tier's heap (``heap_hint``)."""
+    heap_hint(o.heaps, p)

@@ -15,8 +15,9 @@ largest for the smallest page id, the reference's tie order), and its victim is 
 largest member. The others keep a sorted run plus an indexed heap per tier
 (``kvexp.fast.order``) keyed by the same tuples as the reference, the float components computed
 with the same operations in the same order, so ties resolve alike. A key that grows is recorded
-lazily and ``pol_evict`` re-keys a stale minimum before taking it, so the victim is always the
-page with the smallest current key, as in the reference.
+lazily (in a heap too large for the cache and without a run, at once) and ``pol_evict`` re-keys a
+stale minimum before taking it, so the victim is always the page with the smallest current key,
+as in the reference.
 """
 from __future__ import annotations
 
@@ -73,11 +74,17 @@ def _key(ps, p):
 
 
 @hot
-def _next_use_member(ps, p):
-    """Belady's member for page p: its next use, or past the rows for a page never used again."""
-    nu = ps.page_nu[p]
+def belady_member(ps, p, nu):
+    """Belady's member for page p with next use ``nu``: ``nu``, or past the rows for a page
+    never used again."""
     n = len(ps.page_at)
     return nu if nu < n else n + len(ps.page_nu) - 1 - p
+
+
+@hot
+def _next_use_member(ps, p):
+    """Belady's member for page p now."""
+    return belady_member(ps, p, ps.page_nu[p])
 
 
 @hot
