@@ -249,23 +249,26 @@ def test_empty_trace():
         assert len(fast.served_by) == 0
 
 
-def test_every_policy_and_prefetcher_shares_one_compiled_loop(monkeypatch):
+def test_the_policies_and_prefetchers_share_two_compiled_loops(monkeypatch):
     """numba compiles the loop once per distinct tuple of argument types, so state arrays whose
     types differ by policy, prefetcher or trace size (a one-row view is typed contiguous) would
-    make a first sweep over the policies compile several times. Every run must hand the loop the
-    same types."""
-    seen = set()
+    make a first sweep over the policies compile several times. There are two loops by design:
+    cost_aware's, whose orders are ladders (``kvexp.fast.ladder``), and everyone else's."""
+    seen: dict[bool, set] = {True: set(), False: set()}
     real = kvexp.fast.driver.run_span
+    name = ""
 
     def spy(*args):
-        seen.add(tuple(str(numba.typeof(a)) for a in args))
+        seen[name == "cost_aware"].add(tuple(str(numba.typeof(a)) for a in args))
         return real(*args)
 
     monkeypatch.setattr(kvexp.fast.driver, "run_span", spy)
     for n_pages, (name, policy), pf in itertools.product((1, 2, 60), POLICIES.items(), PREFETCHERS.values()):
         trace = synthetic.zipf(n_pages=n_pages, length=200, seed=n_pages, scalar_jitter=8 if n_pages > 2 else 0)
         kvexp.fast.run(trace, reference_tiers(1 / 2), policy(), pf())
-    assert len(seen) == 1, f"{len(seen)} distinct argument types reach the compiled loop"
+    assert len(seen[False]) == 1, f"{len(seen[False])} distinct argument types reach the heap policies' loop"
+    assert len(seen[True]) == 1, f"{len(seen[True])} distinct argument types reach cost_aware's loop"
+    assert "NoLadders(" in str(seen[False]) and "NoLadders(" not in str(seen[True]) and " Ladders(" in str(seen[True])
 
 
 def test_engine_choice_routes_each_run(monkeypatch):

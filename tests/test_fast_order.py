@@ -17,6 +17,7 @@ import pytest
 from numba import njit
 
 from kvexp.fast.heap import DEEP, pack
+from kvexp.fast.ladder import LADDER, SLACK, Ladders, NoLadders, new_ladders
 from kvexp.fast.order import IN_RUN, new_order, order_delete, order_pop, order_refresh_top, order_set, order_top
 from kvexp.fast.rows import page_rows
 
@@ -83,18 +84,28 @@ def _script(seed: int, n_pages: int, cap: int, steps: int) -> tuple[np.ndarray, 
     return np.array(ops, np.int64), expected
 
 
-@pytest.mark.parametrize("walk", [0, 1, 8])
+def _ladder_order(rows, slots: np.ndarray, slack: int = SLACK):
+    """An order whose tiers all keep a ladder, compacting after ``2 * slots + slack`` filings."""
+    return new_order(rows, slots, 0, ladders=True)._replace(lad=new_ladders(slots, slack))
+
+
+@pytest.mark.parametrize("walk, slack", [(0, None), (1, None), (8, None), (0, SLACK), (0, 3)])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_evictions_take_the_smallest_current_key(walk: int, seed: int) -> None:
+def test_evictions_take_the_smallest_current_key(walk: int, slack: int | None, seed: int) -> None:
+    """Three tiers of heaps (with a run when ``walk``), or of lazy bucket queues (ladders) when
+    ``slack`` is set (a small one compacts often). Keys fall as well as grow, and tie."""
     n_pages, cap = 300, 60
     ops, expected = _script(seed, n_pages, cap, 6000)
     rows = page_rows(n_pages, 3)
-    order = new_order(rows, np.full(3, cap, np.int64), walk)
+    slots = np.full(3, cap, np.int64)
+    order = new_order(rows, slots, walk) if slack is None else _ladder_order(rows, slots, slack)
     got = _apply(order, ops, np.zeros(n_pages), np.zeros(n_pages, np.int64))
     assert got.tolist() == expected
     assert sum(e >= 0 for e in expected) > 500
     if walk:  # the run was used, not only the heap
-        assert (rows.slot[:, 0] == IN_RUN).any() or walk == 0
+        assert (rows.slot[:, 0] == IN_RUN).any()
+    if slack is not None:  # the ladders were used, no heap
+        assert (rows.slot[:, 0] == LADDER).any() and (order.heaps.size == 0).all()
 
 
 @njit  # uncached: numba would not see the inlined kvexp.fast code change
@@ -168,17 +179,20 @@ def _large_script(seed: int, n_pages: int, steps: int) -> tuple[np.ndarray, list
     return np.array(ops, np.int64), expected
 
 
-@pytest.mark.parametrize("walk", [0, 8])
-def test_a_heap_taken_as_out_of_cache_keeps_the_order(walk: int) -> None:
-    """Past ``DEEP`` entries sifts hint the next levels' lines and, with the heap alone, a grown
-    key is placed at once; evictions must still take the smallest current key."""
+@pytest.mark.parametrize("walk, slack", [(0, None), (8, None), (0, SLACK), (0, 100 - DEEP - 2000)])
+def test_a_large_order_keeps_the_order_against_heapq(walk: int, slack: int | None) -> None:
+    """A heap past ``DEEP`` entries: its sifts hint the next levels' lines and, alone, it places
+    a grown key at once. A ladder of as many pages: several rungs laid out, buckets of many
+    chunks, stale filings everywhere (with the small slack, compacted whenever its filings exceed
+    its pages by 100). Each victim must equal a lazy-deletion heapq's."""
     n_pages = DEEP + 2000
-    ops, expected = _large_script(4, n_pages, 20_000)
+    ops, expected = _large_script(4, n_pages, 40_000)
     rows = page_rows(n_pages, 1)
-    order = new_order(rows, np.array([n_pages], np.int64), walk)
+    slots = np.array([n_pages], np.int64)
+    order = new_order(rows, slots, walk) if slack is None else _ladder_order(rows, slots, slack)
     got = _apply(order, ops, np.zeros(n_pages), np.zeros(n_pages, np.int64))
     assert got.tolist() == expected
-    assert sum(e >= 0 for e in expected) > 3000
+    assert sum(e >= 0 for e in expected) > 6000
 
 
 @pytest.mark.parametrize("n_pages, eager", [(64, False), (DEEP + 64, True)])
@@ -198,3 +212,45 @@ def test_a_large_heap_places_grown_keys_at_once(n_pages: int, eager: bool) -> No
     cur1[5] = 10 * n_pages
     ops = np.array([(EVICT, 0, 0, 0, 0)] * n_pages, np.int64)
     assert _apply(o, ops, cur1, np.zeros(n_pages, np.int64)).tolist() == [*range(5), *range(6, n_pages), 5]
+
+
+def test_only_a_ladder_order_carries_ladders() -> None:
+    """The loop compiled for heaps must not see ladders, and a ladder order must not use a run
+    (its filings' places are kept in the run's links)."""
+    rows = page_rows(100, 2)
+    heaps = new_order(rows, np.array([10, 50]), 8)
+    assert isinstance(heaps.lad, NoLadders) and heaps.walk == 8
+    ladders = new_order(rows, np.array([10, 50]), 8, ladders=True)
+    assert isinstance(ladders.lad, Ladders) and ladders.walk == 0
+    assert ladders.lad.s.shape[0] == 2 and (ladders.heaps.size == 0).all()
+
+
+def test_a_ladder_keeps_the_order_under_skewed_keys() -> None:
+    """cost_aware-like keys: a heavy-tailed touch count (most pages within a few counts of the
+    least, a few thousands above) that grows by one per touch, ties broken by the last touch.
+    Buckets are finer near the rung's low end here; the victims must still equal heapq's."""
+    rng = np.random.default_rng(11)
+    n_pages, cap = 5_000, 4_000
+    count = np.minimum(rng.zipf(1.3, n_pages), 100_000)
+    keys: dict[int, tuple[int, int]] = {}
+    queue: list[tuple[int, int, int]] = []
+    ops, expected = [], []
+    for t in range(40_000):
+        p = int(rng.integers(n_pages))
+        if p not in keys and len(keys) == cap:
+            while keys.get(queue[0][2]) != queue[0][:2]:
+                heapq.heappop(queue)
+            v = heapq.heappop(queue)[2]
+            del keys[v]
+            ops.append((EVICT, 0, 0, 0, 0))
+            expected.append(v)
+        count[p] += 1
+        keys[p] = (int(count[p]), t)
+        heapq.heappush(queue, (*keys[p], p))
+        ops.append((SET, 0, p, *keys[p]))
+        expected.append(-1)
+    rows = page_rows(n_pages, 1)
+    got = _apply(_ladder_order(rows, np.array([cap], np.int64)), np.array(ops, np.int64), np.zeros(n_pages),
+                 np.zeros(n_pages, np.int64))
+    assert got.tolist() == expected
+    assert sum(e >= 0 for e in expected) > 5_000

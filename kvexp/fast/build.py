@@ -113,7 +113,7 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
         buckets = new_buckets(n, k, first_hists(page, n), rows * (1 + degree), at=kind == WINDOWED)
     if ordered:
         walk = RUN_WALK if kind == REGRET else 0  # keys that grow with recency
-        order = new_order(per_page, most, walk)
+        order = new_order(per_page, most, walk, ladders=kind == COST_AWARE)
     if kind == COST_AWARE:
         fp[FW], fp[RW], fp[LENGTH] = policy.freq_weight, policy.recency_weight, max(rows, 1)
         biggest = max(int(page_bytes.max()), 1) if n else 1

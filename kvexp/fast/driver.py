@@ -9,6 +9,7 @@ import numpy as np
 from kvexp.engine import Observer, Result, check_fit
 from kvexp.fast import bucket_arrays
 from kvexp.fast.build import POLICY_KINDS, PREFETCH_KINDS, engine_state, policy_state, prefetch_state
+from kvexp.fast.jit import quiet_compile
 from kvexp.fast.kernel import (DEMAND_BYTES, DROPS, HITS, LATENCY, PF_REQUESTS, PF_USEFUL, PF_WASTED,
                                PREFETCH_BYTES, RECOMPUTE, WRITE_BYTES, EngineState, run_span)
 from kvexp.fast.nextuse import NextUse
@@ -100,23 +101,24 @@ def run(
     served = np.empty(n, np.int8)
     c = Counters(len(tiers))
     chunk, pos, writes = 0, 0, 0
-    for stop in sorted(stops):
-        writes += int(np.count_nonzero(op[pos:stop]))
-        if nu is not None and pos == nu.starts[chunk]:
-            nu.load(chunk)
-            ps.nu_base[0] = pos
-            chunk += 1
-        while pos < stop:
-            pos = run_span(pos, stop, page, op, served, e, ps, pf)
-            if pos < stop:
-                if bucket_arrays.full(ps.buckets):
-                    ps = ps._replace(buckets=bucket_arrays.grow(ps.buckets))
-                else:
-                    pf = grow(pf)
-        if observers and stop > 0 and (stop % every == 0 or stop == n):
-            _counters(c, e, stop, writes)
-            for observe in observers:
-                observe(stop, c)
+    with quiet_compile():  # (the first run compiles)
+        for stop in sorted(stops):
+            writes += int(np.count_nonzero(op[pos:stop]))
+            if nu is not None and pos == nu.starts[chunk]:
+                nu.load(chunk)
+                ps.nu_base[0] = pos
+                chunk += 1
+            while pos < stop:
+                pos = run_span(pos, stop, page, op, served, e, ps, pf)
+                if pos < stop:
+                    if bucket_arrays.full(ps.buckets):
+                        ps = ps._replace(buckets=bucket_arrays.grow(ps.buckets))
+                    else:
+                        pf = grow(pf)
+            if observers and stop > 0 and (stop % every == 0 or stop == n):
+                _counters(c, e, stop, writes)
+                for observe in observers:
+                    observe(stop, c)
     _counters(c, e, n, writes)
     c.prefetch_wasted += int(np.count_nonzero(e.pending))  # prefetched and never read by the end
     return Result(summarize(c, tiers), c, served)

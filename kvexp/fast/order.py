@@ -19,34 +19,49 @@ up to ``walk`` (``_run_insert``): it shrinks while insertions fail and grows bac
 Run entries store their key in ``rkf`` / ``rki`` (in the pages' rows, ``kvexp.fast.rows``, and
 +inf for each tier's sentinel ``n_pages + k``, which closes its circular list); their heap slot
 is ``IN_RUN``.
+
+cost_aware's tiers keep a lazy bucket queue instead (``kvexp.fast.ladder``, no run, no heap).
+Each ``order_*`` function has a heap version and a ladder version, and numba compiles the one
+that the order's type names (``_two_kinds``): each loop holds one kind's code, not both (typing
+and dropping the other kind's code doubled the compile time; running beside it, up to twice as
+slow).
 """
 from __future__ import annotations
 
+import functools
 from collections import namedtuple
 
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from kvexp.fast.heap import (BLANK_INT, _less, heap_delete, heap_hint, heap_pop_root, heap_refresh_top,
                              heap_root, heap_set, heap_top, new_heaps, pack)
 from kvexp.fast.jit import hot
+from kvexp.fast.ladder import (Ladders, ladder_delete, ladder_pop, ladder_rekey, ladder_root, ladder_set,
+                               ladder_top, new_ladders, no_ladders)
 from kvexp.fast.rows import PageRows
 
-Order = namedtuple("Order", "heaps link rkf rki walk lim n_pages")
+Order = namedtuple("Order", "heaps lad link rkf rki walk lim n_pages")
 PREV, NEXT = 0, 1
 IN_RUN = -2
 
 
-def new_order(rows: PageRows, slots: np.ndarray, walk: int) -> Order:
+def new_order(rows: PageRows, slots: np.ndarray, walk: int, ladders: bool = False) -> Order:
     """Empty orders for tiers of at most ``slots[k]`` pages, over the pages' ``rows``;
-    ``walk`` bounds a run insertion (0: heaps only)."""
+    ``walk`` bounds a run insertion (0: heaps only); ``ladders``: lazy bucket queues instead
+    (their filings' places use the rows' links: no run then)."""
     n_pages = len(rows.slot)
     sentinels = np.arange(n_pages, n_pages + len(slots), dtype=np.int32)
     rows.link[n_pages:, PREV] = sentinels  # each tier's run: its sentinel alone
     rows.link[n_pages:, NEXT] = sentinels
     rows.rkf[n_pages:] = np.inf
     rows.rki[n_pages:] = BLANK_INT
-    return Order(new_heaps(rows.slot, slots), rows.link, rows.rkf, rows.rki, walk,
-                 np.full(len(slots), walk, np.int64), n_pages)
+    if ladders:
+        heaps, lad, walk = new_heaps(rows.slot, np.zeros(len(slots), np.int64)), new_ladders(slots), 0
+    else:
+        heaps, lad = new_heaps(rows.slot, slots), no_ladders()
+    return Order(heaps, lad, rows.link, rows.rkf, rows.rki, walk, np.full(len(slots), walk, np.int64), n_pages)
 
 
 @hot
@@ -98,7 +113,7 @@ def _run_insert(o, k, p, x1, y2):
 
 
 @hot
-def order_set(o, k, p, x1, x2):
+def _heap_set(o, k, p, x1, x2):
     """Insert page p into tier k with key (x1, pack(x2, p)), or give it that key (a larger key
     is recorded lazily, as in ``heap_set``, unless p is in the run and its new place there
     is within ``walk`` of the tail)."""
@@ -118,7 +133,7 @@ def order_set(o, k, p, x1, x2):
 
 
 @hot
-def order_delete(o, k, p):
+def _heap_delete(o, k, p):
     """Remove page p from tier k."""
     if o.heaps.slot[p, 0] == IN_RUN:
         _unlink(o, p)
@@ -127,7 +142,7 @@ def order_delete(o, k, p):
 
 
 @hot
-def order_top(o, k):
+def _heap_top(o, k):
     """The page with tier k's smallest stored key, and that key (possibly smaller than current)."""
     p, x1, x2 = heap_top(o.heaps, k)
     if o.walk > 0:
@@ -138,17 +153,17 @@ def order_top(o, k):
 
 
 @hot
-def order_refresh_top(o, k, p, x1, x2):
+def _heap_refresh_top(o, k, p, x1, x2):
     """``p``, just returned by ``order_top``, has the larger current key (x1, pack(x2, p))."""
     if o.heaps.slot[p, 0] == IN_RUN:
         _unlink(o, p)
-        order_set(o, k, p, x1, x2)  # p is nowhere now: placed anew
+        _heap_set(o, k, p, x1, x2)  # p is nowhere now: placed anew
     else:
         heap_refresh_top(o.heaps, k, x1, x2)
 
 
 @hot
-def order_pop(o, k, p):
+def _heap_pop(o, k, p):
     """Take ``p``, just returned by ``order_top`` with its current key, out of tier k."""
     if o.heaps.slot[p, 0] == IN_RUN:
         _unlink(o, p)
@@ -157,7 +172,7 @@ def order_pop(o, k, p):
 
 
 @hot
-def order_next(o, k):
+def _heap_next(o, k):
     """A page likely to be among tier k's next victims, for cache hints: the run's second entry
     (its first is usually taken before a hint could help), else its first, else the heap's
     root (any page when the tier is empty)."""
@@ -177,6 +192,73 @@ def order_tier(o, p):
 
 
 @hot
-def order_hint(o, p):
+def _heap_hint(o, p):
     """Start loading what giving page p a new key will read in its tier's heap (``heap_hint``)."""
     heap_hint(o.heaps, p)
+
+
+@hot
+def _ladder_set(o, k, p, x1, x2):
+    ladder_set(o.lad, o.rkf, o.rki, o.heaps.slot, o.link, k, p, x1, pack(x2, p))
+
+
+@hot
+def _ladder_delete(o, k, p):
+    ladder_delete(o.heaps.slot, p)
+
+
+@hot
+def _ladder_top(o, k):
+    return ladder_top(o.lad, o.rkf, o.rki, o.heaps.slot, o.link, k)
+
+
+@hot
+def _ladder_refresh_top(o, k, p, x1, x2):  # (never: a ladder's stored keys are current)
+    ladder_rekey(o.lad, o.rkf, o.rki, o.heaps.slot, o.link, k, p, x1, pack(x2, p))
+
+
+@hot
+def _ladder_pop(o, k, p):
+    ladder_pop(o.lad, o.heaps.slot, k, p)
+
+
+@hot
+def _ladder_next(o, k):
+    return ladder_root(o.lad, k)
+
+
+@hot
+def _ladder_hint(o, p):
+    """Nothing: a ladder reads p's row only, which the loop hints anyway."""
+
+
+def _has_ladders(o) -> bool:
+    """Whether order ``o`` (or its numba type) holds ladders."""
+    if isinstance(o, types.BaseNamedTuple):
+        lad = o.types[Order._fields.index("lad")]
+        return isinstance(lad, types.BaseNamedTuple) and lad.instance_class is Ladders
+    return isinstance(o.lad, Ladders)
+
+
+def _two_kinds(heap_fn, ladder_fn):
+    """One function over both kinds of order, documented and called as ``heap_fn``: from Python
+    it calls the version for ``o``; compiled, numba inlines the version that ``o``'s type names."""
+    @functools.wraps(heap_fn.py_func)
+    def fn(o, *args):
+        return (ladder_fn if _has_ladders(o) else heap_fn)(o, *args)
+
+    @overload(fn, inline="always")
+    @functools.wraps(heap_fn.py_func)
+    def _typed(o, *args):
+        return (ladder_fn if _has_ladders(o) else heap_fn).py_func
+
+    return fn
+
+
+order_set = _two_kinds(_heap_set, _ladder_set)
+order_delete = _two_kinds(_heap_delete, _ladder_delete)
+order_top = _two_kinds(_heap_top, _ladder_top)
+order_refresh_top = _two_kinds(_heap_refresh_top, _ladder_refresh_top)
+order_pop = _two_kinds(_heap_pop, _ladder_pop)
+order_next = _two_kinds(_heap_next, _ladder_next)
+order_hint = _two_kinds(_heap_hint, _ladder_hint)
