@@ -95,6 +95,13 @@ def _filed(slot, loc, k, p, where):
 
 
 @hot
+def _live_bottom(rkf, rki, slot, loc, k, x1, x2):
+    """Whether the bottom entry (x1, x2) is its page's current key in tier k (else stale)."""
+    p = x2 & PAGE_MASK
+    return _filed(slot, loc, k, p, BOTTOM) and rkf[p] == x1 and rki[p] == x2
+
+
+@hot
 def _bottom_push(g, base, n, x1, x2):
     ef, ei = g.ef, g.ei
     i = n
@@ -144,6 +151,14 @@ def _bucket_of(g, k, x1):
         return nb
     x = np.sqrt((x1 - f[k, LO]) * f[k, IW]) if x1 > f[k, LO] else 0.0  # (not 0 * inf in a very narrow rung)
     return min(np.int64(x) if x < nb else nb, nb - 1)
+
+
+@hot
+def _where(g, k, x1):
+    """Where key x1 is filed in tier k: its bucket in the rung, ``BOTTOM`` below the rung's
+    current bucket, ``TOP`` past the rung."""
+    b = _bucket_of(g, k, x1)
+    return BOTTOM if b < g.s[k, CUR] else (TOP if b >= g.s[k, NB] else b)
 
 
 @hot
@@ -249,7 +264,7 @@ def _compact(g, rkf, rki, slot, loc, k):
     for i in range(s[k, EOFF], s[k, EOFF] + s[k, NBOT]):
         x1, x2 = ef[2 * i], ei[2 * i + 1]
         p = x2 & PAGE_MASK
-        if _filed(slot, loc, k, p, BOTTOM) and rkf[p] == x1 and rki[p] == x2:
+        if _live_bottom(rkf, rki, slot, loc, k, x1, x2):
             loc[p, 0] = MARK
             _top_add(g, k, p, x1)
     s[k, NBOT] = 0
@@ -265,8 +280,7 @@ def _compact(g, rkf, rki, slot, loc, k):
 def ladder_set(g, rkf, rki, slot, loc, k, p, x1, x2):
     """Give page p the key (x1, x2) in tier k (x2 packs the page id, ``kvexp.fast.heap.pack``)."""
     s = g.s
-    b = _bucket_of(g, k, x1)
-    where = BOTTOM if b < s[k, CUR] else (TOP if b >= s[k, NB] else b)
+    where = _where(g, k, x1)
     same = where != BOTTOM and _filed(slot, loc, k, p, where)
     rkf[p], rki[p] = x1, x2
     slot[p, 0], slot[p, 1] = LADDER, k
@@ -276,15 +290,14 @@ def ladder_set(g, rkf, rki, slot, loc, k, p, x1, x2):
         return
     if s[k, NBOT] + s[k, NTOP] + s[k, NBK] >= s[k, CAP]:
         _compact(g, rkf, rki, slot, loc, k)
-        b = _bucket_of(g, k, x1)
-        where = BOTTOM if b < s[k, CUR] else (TOP if b >= s[k, NB] else b)
+        where = _where(g, k, x1)
     loc[p, 0] = where
     if where == BOTTOM:
         _bottom_add(g, k, x1, x2)
     elif where == TOP:
         _top_add(g, k, p, x1)
     else:
-        _append(g, k, b, p)
+        _append(g, k, where, p)
 
 
 @kernel
@@ -315,9 +328,8 @@ def ladder_top(g, rkf, rki, slot, loc, k):
             else:
                 return np.int64(0), np.inf, BLANK_INT
         x1, x2 = ef[2 * base], ei[2 * base + 1]
-        p = x2 & PAGE_MASK
-        if _filed(slot, loc, k, p, BOTTOM) and rkf[p] == x1 and rki[p] == x2:
-            return p, x1, x2
+        if _live_bottom(rkf, rki, slot, loc, k, x1, x2):
+            return x2 & PAGE_MASK, x1, x2
         _bottom_pop(g, base, s[k, NBOT])
         s[k, NBOT] -= 1
 
