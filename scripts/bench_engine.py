@@ -254,7 +254,7 @@ print(trace_bytes, peak, rss, seconds)
 def memory_table(args: argparse.Namespace) -> None:
     """Trace bytes per access and the peak memory of a 10M-access run, in fresh processes."""
     rows = []
-    for module, cls in (("lru", "LRU"), ("belady", "Belady"), ("lfu", "LFU")):
+    for module, cls in (("lru", "LRU"), ("belady", "Belady"), ("lfu", "LFU"), ("predictive", "Predictive")):
         code = MEMORY_PROBE.format(module=module, cls=cls, length=args.memory_length)
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
         trace_bytes, peak, rss, seconds = int(out[0]), int(out[1]), int(out[2]), float(out[3])
@@ -282,11 +282,14 @@ print(t1 - t0, time.perf_counter() - t1)
 
 def startup_table(args: argparse.Namespace) -> None:
     """First run with an empty numba cache (compiles), then the same with the cache filled; then
-    cost_aware, whose lazy bucket queues are in a loop of their own, compiled on its first run."""
+    cost_aware and predictive, whose orders (lazy bucket queues, calendar queues) are each in a
+    loop of their own, compiled on its first run."""
     rows = []
     cases = [("lru", "LRU", "first run (compiles, empty cache)"), ("lru", "LRU", "cached start-up (fresh process)"),
              ("cost_aware", "CostAware", "first cost_aware run (compiles its loop)"),
-             ("cost_aware", "CostAware", "cost_aware, cached start-up")]
+             ("cost_aware", "CostAware", "cost_aware, cached start-up"),
+             ("predictive", "Predictive", "first predictive run (compiles its loop)"),
+             ("predictive", "Predictive", "predictive, cached start-up")]
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         for module, cls, label in cases:

@@ -55,7 +55,7 @@ POLICIES = {
 # Non-default parameters, so the kernels are shown to read them from the instances.
 VARIANTS = [
     lambda: WindowedRecency(window_size=5), lambda: CostAware(freq_weight=0.5, recency_weight=3.0, size_penalty=2.0),
-    lambda: Predictive(unseen_gap=7.0),
+    lambda: Predictive(unseen_gap=7.0), lambda: Predictive(unseen_gap=1e9),  # (the latter: a calendar of two bands)
     lambda: RegretAware(regret_horizon=8, regret_weight=2.0, freq_weight=0.5, decay=0.5),
 ]
 WORKLOADS = ["chat_continuation", "rag_burst", "periodic_reuse", "long_tail_mix", "prefetch_friendly",
@@ -93,7 +93,8 @@ def test_every_policy_workload_stack_prefetcher_matches_reference(policy, worklo
     assert moved > 0  # the stacks are small enough that pages really move
 
 
-@pytest.mark.parametrize("make_policy", VARIANTS, ids=["window5", "cost_weights", "unseen_gap", "regret_params"])
+@pytest.mark.parametrize("make_policy", VARIANTS, ids=["window5", "cost_weights", "unseen_gap", "far_unseen_gap",
+                                                       "regret_params"])
 @pytest.mark.parametrize("quant", [fp8, int2])
 def test_policy_parameters_and_other_quant_schemes(make_policy, quant):
     for workload, (stack, tiers) in itertools.product(WORKLOADS[:4], STACKS.items()):
@@ -249,26 +250,30 @@ def test_empty_trace():
         assert len(fast.served_by) == 0
 
 
-def test_the_policies_and_prefetchers_share_two_compiled_loops(monkeypatch):
+def test_the_policies_and_prefetchers_share_three_compiled_loops(monkeypatch):
     """numba compiles the loop once per distinct tuple of argument types, so state arrays whose
     types differ by policy, prefetcher or trace size (a one-row view is typed contiguous) would
-    make a first sweep over the policies compile several times. There are two loops by design:
-    cost_aware's, whose orders are ladders (``kvexp.fast.ladder``), and everyone else's."""
-    seen: dict[bool, set] = {True: set(), False: set()}
+    make a first sweep over the policies compile several times. There are three loops by design:
+    cost_aware's, whose orders are ladders (``kvexp.fast.ladder``), predictive's, whose orders are
+    calendar queues (``kvexp.fast.calendar_queue``), and everyone else's."""
+    seen: dict[str, set] = {"cost_aware": set(), "predictive": set(), "others": set()}
     real = kvexp.fast.driver.run_span
     name = ""
 
     def spy(*args):
-        seen[name == "cost_aware"].add(tuple(str(numba.typeof(a)) for a in args))
+        seen[name if name in seen else "others"].add(tuple(str(numba.typeof(a)) for a in args))
         return real(*args)
 
     monkeypatch.setattr(kvexp.fast.driver, "run_span", spy)
     for n_pages, (name, policy), pf in itertools.product((1, 2, 60), POLICIES.items(), PREFETCHERS.values()):
         trace = synthetic.zipf(n_pages=n_pages, length=200, seed=n_pages, scalar_jitter=8 if n_pages > 2 else 0)
         kvexp.fast.run(trace, reference_tiers(1 / 2), policy(), pf())
-    assert len(seen[False]) == 1, f"{len(seen[False])} distinct argument types reach the heap policies' loop"
-    assert len(seen[True]) == 1, f"{len(seen[True])} distinct argument types reach cost_aware's loop"
-    assert "NoLadders(" in str(seen[False]) and "NoLadders(" not in str(seen[True]) and " Ladders(" in str(seen[True])
+    for loop, types in seen.items():
+        assert len(types) == 1, f"{len(types)} distinct argument types reach the {loop} loop"
+    others, ladders, calendars = (str(seen[k]) for k in ("others", "cost_aware", "predictive"))
+    assert "NoLadders(" in others and "NoCalendars(" in others
+    assert " Ladders(" in ladders and "NoCalendars(" in ladders
+    assert " Calendars(" in calendars and "NoLadders(" in calendars
 
 
 def test_engine_choice_routes_each_run(monkeypatch):

@@ -1,4 +1,5 @@
-"""The fast engine's per-tier priority order (sorted run + heap) against a naive minimum.
+"""The fast engine's per-tier priority orders (sorted run + heap, ladder, calendar) against a
+naive minimum.
 
 Random inserts, key changes (larger ones recorded lazily, smaller ones at once), removals and
 evictions over three tiers; every eviction must take the page with the smallest current key
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 from numba import njit
 
+from kvexp.fast.calendar_queue import CALENDAR, Calendars, NoCalendars
 from kvexp.fast.heap import DEEP, pack
 from kvexp.fast.ladder import LADDER, SLACK, Ladders, NoLadders, new_ladders
 from kvexp.fast.order import IN_RUN, new_order, order_delete, order_pop, order_refresh_top, order_set, order_top
@@ -114,6 +116,46 @@ def _set_all(o, k, pages, primaries):
         order_set(o, k, pages[i], float(primaries[i]), 0)
 
 
+@pytest.mark.parametrize("bands", [
+    [(-50.0, 13_000.0)],  # every key inside: about one page per bucket
+    [(0.0, 40.0)],  # most keys past the band: they share its last bucket, a long list
+    [(-50.0, 3_000.0), (6_000.0, 13_000.0)],  # two bands, keys between them in the first's last bucket
+])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_calendar_takes_the_smallest_current_key(bands, seed: int) -> None:
+    """Three tiers of calendar queues (predictive's): any key, inside its bands or not, lands in
+    a bucket whose order agrees with the keys', and a victim is the smallest key of the first
+    non-empty bucket; the victims must be the naive minimum's."""
+    n_pages, cap = 300, 60
+    ops, expected = _script(seed, n_pages, cap, 6000)
+    rows = page_rows(n_pages, 3)
+    order = new_order(rows, np.full(3, cap, np.int64), 0, bands=bands)
+    got = _apply(order, ops, np.zeros(n_pages), np.zeros(n_pages, np.int64))
+    assert got.tolist() == expected
+    assert sum(e >= 0 for e in expected) > 500
+    assert (rows.slot[:, 0] == CALENDAR).any() and (order.heaps.size == 0).all()
+
+
+@njit  # uncached: numba would not see the inlined kvexp.fast code change
+def _set_keys(o, k, pages, primaries, secondaries):
+    for i in range(len(pages)):
+        order_set(o, k, pages[i], primaries[i], secondaries[i])
+
+
+def test_a_calendar_breaks_ties_in_a_bucket_like_the_key_tuples() -> None:
+    """Keys below, inside and past the band, several in one bucket: equal primaries fall to
+    the secondary, then to the page id; pages leave in the tuples' sorted order."""
+    keys = [(-100.0, 0), (5.5, 1), (5.7, 0), (1e9, 0), (5.5, 0), (5.5, 0), (-3.0, 2), (9.9, 0), (1e9, 0)]
+    n = len(keys)
+    rows = page_rows(n, 1)
+    o = new_order(rows, np.array([n], np.int64), 0, bands=[(0.0, 10.0)])
+    cur1, cur2 = np.array([k[0] for k in keys]), np.array([k[1] for k in keys], np.int64)
+    _set_keys(o, 0, np.arange(n), cur1, cur2)
+    ops = np.array([(EVICT, 0, 0, 0, 0)] * n, np.int64)
+    assert _apply(o, ops, cur1, cur2).tolist() == sorted(range(n), key=lambda p: (*keys[p], p))
+    assert (rows.slot[:, 0] == -1).all()  # all gone
+
+
 def test_failing_run_walks_shorten_and_successes_restore_the_bound():
     """A run insertion that fails has walked the whole bound for nothing (under regret_aware's
     large regret offsets most of them do): each failure halves the next walk, each success
@@ -179,17 +221,21 @@ def _large_script(seed: int, n_pages: int, steps: int) -> tuple[np.ndarray, list
     return np.array(ops, np.int64), expected
 
 
-@pytest.mark.parametrize("walk, slack", [(0, None), (8, None), (0, SLACK), (0, 100 - DEEP - 2000)])
-def test_a_large_order_keeps_the_order_against_heapq(walk: int, slack: int | None) -> None:
+@pytest.mark.parametrize("walk, slack", [(0, None), (8, None), (0, SLACK), (0, 100 - DEEP - 2000), (0, "calendar")])
+def test_a_large_order_keeps_the_order_against_heapq(walk: int, slack: int | str | None) -> None:
     """A heap past ``DEEP`` entries: its sifts hint the next levels' lines and, alone, it places
     a grown key at once. A ladder of as many pages: several rungs laid out, buckets of many
     chunks, stale filings everywhere (with the small slack, compacted whenever its filings exceed
-    its pages by 100). Each victim must equal a lazy-deletion heapq's."""
+    its pages by 100). A calendar over the keys' range. Each victim must equal a lazy-deletion
+    heapq's."""
     n_pages = DEEP + 2000
     ops, expected = _large_script(4, n_pages, 40_000)
     rows = page_rows(n_pages, 1)
     slots = np.array([n_pages], np.int64)
-    order = new_order(rows, slots, walk) if slack is None else _ladder_order(rows, slots, slack)
+    if slack == "calendar":
+        order = new_order(rows, slots, 0, bands=[(-float(n_pages), float(n_pages + 40_000))])
+    else:
+        order = new_order(rows, slots, walk) if slack is None else _ladder_order(rows, slots, slack)
     got = _apply(order, ops, np.zeros(n_pages), np.zeros(n_pages, np.int64))
     assert got.tolist() == expected
     assert sum(e >= 0 for e in expected) > 6000
@@ -215,14 +261,18 @@ def test_a_large_heap_places_grown_keys_at_once(n_pages: int, eager: bool) -> No
 
 
 def test_only_a_ladder_order_carries_ladders() -> None:
-    """The loop compiled for heaps must not see ladders, and a ladder order must not use a run
-    (its filings' places are kept in the run's links)."""
+    """The loop compiled for heaps must not see ladders or calendars, and a ladder or calendar
+    order must not use a run (their lists are kept in the run's links)."""
     rows = page_rows(100, 2)
     heaps = new_order(rows, np.array([10, 50]), 8)
     assert isinstance(heaps.lad, NoLadders) and heaps.walk == 8
     ladders = new_order(rows, np.array([10, 50]), 8, ladders=True)
     assert isinstance(ladders.lad, Ladders) and ladders.walk == 0
     assert ladders.lad.s.shape[0] == 2 and (ladders.heaps.size == 0).all()
+    assert isinstance(heaps.cal, NoCalendars) and isinstance(ladders.cal, NoCalendars)
+    calendars = new_order(rows, np.array([10, 50]), 8, bands=[(0.0, 100.0)])
+    assert isinstance(calendars.cal, Calendars) and isinstance(calendars.lad, NoLadders) and calendars.walk == 0
+    assert calendars.cal.s.shape[0] == 2 and (calendars.heaps.size == 0).all()
 
 
 def test_a_ladder_keeps_the_order_under_skewed_keys() -> None:

@@ -6,6 +6,7 @@ expressions as ``kvexp.engine.Simulation.run`` so the kernel adds bit-identical 
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -84,6 +85,26 @@ def _window_ring(window: int, n_rows: int, degree: int) -> int:
     return 1 << max(live - 1, 1).bit_length()
 
 
+def _unseen_gap(rows: int, unseen_gap: float | None) -> float:
+    """predictive's gap for a page touched less than twice (the trace length by default)."""
+    return float(rows) if unseen_gap is None else float(unseen_gap)
+
+
+def _predicted_bands(rows: int, unseen_gap: float | None) -> list[tuple[float, float]]:
+    """The ranges of predictive's primary keys, ``-(last + gap)``, for its calendar queues: a page
+    touched twice or more is predicted before ``2 * rows`` (its mean gap is at most its last
+    touch), any other at ``gap .. gap + rows``; one band when the two overlap or nearly, else
+    two. (A gap so large that adding the rows to it changes nothing leaves the pages touched
+    once all in one bucket, below the band: correct, but each eviction walks them.)"""
+    gap = _unseen_gap(rows, unseen_gap)
+    if gap <= 2 * rows:
+        return [(-(max(2 * rows, rows + gap) + 1.0), 0.0)]
+    low = -(gap + rows + 1.0)
+    if not math.isfinite(low) or -gap - low < rows:
+        return [(-(2 * rows + 1.0), 0.0)]
+    return [(low, -gap), (-(2 * rows + 1.0), 0.0)]
+
+
 def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarray, degree: int,
                  loc: np.ndarray, first_use: np.ndarray | None = None) -> PolicyState:
     """State for ``policy`` (an instance of one of the exact classes in ``POLICY_KINDS``) over
@@ -113,7 +134,8 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
         buckets = new_buckets(n, k, first_hists(page, n), rows * (1 + degree), at=kind == WINDOWED)
     if ordered:
         walk = RUN_WALK if kind == REGRET else 0  # keys that grow with recency
-        order = new_order(per_page, most, walk, ladders=kind == COST_AWARE)
+        bands = _predicted_bands(rows, policy.unseen_gap) if kind == PREDICTIVE else None
+        order = new_order(per_page, most, walk, ladders=kind == COST_AWARE, bands=bands)
     if kind == COST_AWARE:
         fp[FW], fp[RW], fp[LENGTH] = policy.freq_weight, policy.recency_weight, max(rows, 1)
         biggest = max(int(page_bytes.max()), 1) if n else 1
@@ -123,7 +145,7 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
         fp[RGW], fp[DECAY] = policy.regret_weight, policy.decay
         st[:, AUX] = -1  # evicted_at: none pending
     elif kind == PREDICTIVE:
-        fp[GAP] = float(rows) if policy.unseen_gap is None else policy.unseen_gap
+        fp[GAP] = _unseen_gap(rows, policy.unseen_gap)
         st[:, AUX] = -1  # first_ref: never touched
     elif kind == WINDOWED:
         window = int(policy.window_size)

@@ -79,7 +79,7 @@ hot = njit(cache=True, _nrt=False, error_model="numpy", inline="always")
 @contextlib.contextmanager
 def quiet_compile() -> Iterator[None]:
     """Silence numba's pedantic SSA check while the loop may compile: it reports the loop-carried
-    variables of ladder code that an overload inlines (``kvexp.fast.order._two_kinds``) as "not in
+    variables of ladder code that an overload inlines (``kvexp.fast.order._three_kinds``) as "not in
     scope", a known false alarm of that check (the differential tests hold the results equal)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaIRAssumptionWarning)

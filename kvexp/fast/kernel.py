@@ -16,10 +16,10 @@ from collections import namedtuple
 
 from kvexp.fast.buckets import bucket_ahead, bucket_full
 from kvexp.fast.jit import hot, kernel
-from kvexp.fast.order import order_hint, order_next
+from kvexp.fast.order import order_next
 from kvexp.fast.memhint import prefetch_hint
-from kvexp.fast.policies import (BELADY, FIFO, LFU, WINDOWED, belady_member, belady_next_victim,
-                                 pol_access, pol_advance, pol_evict, pol_insert, pol_remove)
+from kvexp.fast.policies import (BELADY, FIFO, LFU, WINDOWED, belady_member, belady_next_victim, pol_access,
+                                 pol_advance, pol_evict, pol_hint, pol_insert, pol_remove)
 from kvexp.fast.queues import queue_ahead
 from kvexp.fast.prefetch import MARKOV, NONE, candidates, table_slot
 
@@ -147,8 +147,9 @@ def _hint(e, ps, pf, page, j):
     """Start loading the state that row ``j`` will touch (its page's engine and policy rows,
     belady's set word for its next use, the Markov slot and successor row it will read; all
     known from the trace), and the state of tier 0's next victim (the bucket policies:
-    ``_hint_victim``, as each victim leaves). The heap policies also load the heap lines of
-    row ``j - ENTRY_AHEAD``'s page (``order_hint``), found from its row, hinted that many rows
+    ``_hint_victim``, as each victim leaves). The priority policies also load what row
+    ``j - ENTRY_AHEAD`` will read in tier 0's order (``pol_hint``: its page's heap lines, or
+    predictive's old and new calendar buckets), found from the page's row, hinted that many rows
     ago.
     (Hinting the next victims of every tier, or pages further down a run, measured slower: the
     hints only compete with the loads they would save.)"""
@@ -179,7 +180,8 @@ def _hint(e, ps, pf, page, j):
         prefetch_hint(e.loc, v)
     else:
         prefetch_hint(ps.st, q)
-        order_hint(ps.order, page[j - ENTRY_AHEAD])
+        if j >= ENTRY_AHEAD:
+            pol_hint(ps, page[j - ENTRY_AHEAD], j - ENTRY_AHEAD)
         v = order_next(ps.order, 0)
         prefetch_hint(ps.st, v)
         _hint_size(e, v)

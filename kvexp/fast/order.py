@@ -20,11 +20,11 @@ Run entries store their key in ``rkf`` / ``rki`` (in the pages' rows, ``kvexp.fa
 +inf for each tier's sentinel ``n_pages + k``, which closes its circular list); their heap slot
 is ``IN_RUN``.
 
-cost_aware's tiers keep a lazy bucket queue instead (``kvexp.fast.ladder``, no run, no heap).
-Each ``order_*`` function has a heap version and a ladder version, and numba compiles the one
-that the order's type names (``_two_kinds``): each loop holds one kind's code, not both (typing
-and dropping the other kind's code doubled the compile time; running beside it, up to twice as
-slow).
+cost_aware's tiers keep a lazy bucket queue instead (``kvexp.fast.ladder``), predictive's a
+calendar queue (``kvexp.fast.calendar_queue``); neither has a run or a heap. Each ``order_*``
+function has a heap, a ladder and a calendar version, and numba compiles the one that the
+order's type names (``_three_kinds``): each loop holds one kind's code, not several (typing and
+dropping another kind's code doubled the compile time; running beside it, up to twice as slow).
 """
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from kvexp.fast.calendar_queue import (Calendars, calendar_delete, calendar_hint, calendar_hint_key, calendar_next,
+                                       calendar_set, calendar_top, new_calendars, no_calendars)
 from kvexp.fast.heap import (BLANK_INT, _less, heap_delete, heap_hint, heap_pop_root, heap_refresh_top,
                              heap_root, heap_set, heap_top, new_heaps, pack)
 from kvexp.fast.jit import hot
@@ -42,26 +44,31 @@ from kvexp.fast.ladder import (Ladders, ladder_delete, ladder_pop, ladder_rekey,
                                ladder_top, new_ladders, no_ladders)
 from kvexp.fast.rows import PageRows
 
-Order = namedtuple("Order", "heaps lad link rkf rki walk lim n_pages")
+Order = namedtuple("Order", "heaps lad cal link rkf rki walk lim n_pages")
 PREV, NEXT = 0, 1
 IN_RUN = -2
 
 
-def new_order(rows: PageRows, slots: np.ndarray, walk: int, ladders: bool = False) -> Order:
+def new_order(rows: PageRows, slots: np.ndarray, walk: int, ladders: bool = False,
+              bands: list[tuple[float, float]] | None = None) -> Order:
     """Empty orders for tiers of at most ``slots[k]`` pages, over the pages' ``rows``;
     ``walk`` bounds a run insertion (0: heaps only); ``ladders``: lazy bucket queues instead
-    (their filings' places use the rows' links: no run then)."""
+    (their filings' places use the rows' links: no run then); ``bands``: calendar queues over
+    primary keys in those ranges instead (their lists use the rows' links)."""
     n_pages = len(rows.slot)
     sentinels = np.arange(n_pages, n_pages + len(slots), dtype=np.int32)
     rows.link[n_pages:, PREV] = sentinels  # each tier's run: its sentinel alone
     rows.link[n_pages:, NEXT] = sentinels
     rows.rkf[n_pages:] = np.inf
     rows.rki[n_pages:] = BLANK_INT
+    heaps, lad, cal = new_heaps(rows.slot, np.zeros(len(slots), np.int64)), no_ladders(), no_calendars()
     if ladders:
-        heaps, lad, walk = new_heaps(rows.slot, np.zeros(len(slots), np.int64)), new_ladders(slots), 0
+        lad, walk = new_ladders(slots), 0
+    elif bands is not None:
+        cal, walk = new_calendars(len(slots), bands), 0
     else:
-        heaps, lad = new_heaps(rows.slot, slots), no_ladders()
-    return Order(heaps, lad, rows.link, rows.rkf, rows.rki, walk, np.full(len(slots), walk, np.int64), n_pages)
+        heaps = new_heaps(rows.slot, slots)
+    return Order(heaps, lad, cal, rows.link, rows.rkf, rows.rki, walk, np.full(len(slots), walk, np.int64), n_pages)
 
 
 @hot
@@ -232,33 +239,82 @@ def _ladder_hint(o, p):
     """Nothing: a ladder reads p's row only, which the loop hints anyway."""
 
 
-def _has_ladders(o) -> bool:
-    """Whether order ``o`` (or its numba type) holds ladders."""
+@hot
+def _calendar_set(o, k, p, x1, x2):
+    calendar_set(o.cal, o.rkf, o.rki, o.heaps.slot, o.link, k, p, x1, pack(x2, p))
+
+
+@hot
+def _calendar_delete(o, k, p):
+    calendar_delete(o.cal, o.rkf, o.heaps.slot, o.link, k, p)
+
+
+@hot
+def _calendar_top(o, k):
+    return calendar_top(o.cal, o.rkf, o.rki, o.link, k)
+
+
+@hot
+def _calendar_refresh_top(o, k, p, x1, x2):  # (never: a calendar's stored keys are current)
+    _calendar_set(o, k, p, x1, x2)
+
+
+@hot
+def _calendar_next(o, k):
+    return calendar_next(o.cal, k)
+
+
+@hot
+def _calendar_hint(o, p):
+    calendar_hint(o.cal, o.rkf, o.heaps.slot, o.link, p)
+
+
+@hot
+def _calendar_hint_key(o, k, x1):
+    calendar_hint_key(o.cal, k, x1)
+
+
+@hot
+def _no_hint_key(o, k, x1):
+    """Start loading what filing primary key x1 in tier k will read: a calendar's bucket (in a
+    heap or a ladder, nothing: where a key lands there is not known before it is placed)."""
+
+
+def _holds(o, field: str, cls: type) -> bool:
+    """Whether order ``o`` (or its numba type) holds a ``cls`` in ``field``."""
     if isinstance(o, types.BaseNamedTuple):
-        lad = o.types[Order._fields.index("lad")]
-        return isinstance(lad, types.BaseNamedTuple) and lad.instance_class is Ladders
-    return isinstance(o.lad, Ladders)
+        t = o.types[Order._fields.index(field)]
+        return isinstance(t, types.BaseNamedTuple) and t.instance_class is cls
+    return isinstance(getattr(o, field), cls)
 
 
-def _two_kinds(heap_fn, ladder_fn):
-    """One function over both kinds of order, documented and called as ``heap_fn``: from Python
-    it calls the version for ``o``; compiled, numba inlines the version that ``o``'s type names."""
+def _pick(o, heap_fn, ladder_fn, calendar_fn):
+    if _holds(o, "lad", Ladders):
+        return ladder_fn
+    return calendar_fn if _holds(o, "cal", Calendars) else heap_fn
+
+
+def _three_kinds(heap_fn, ladder_fn, calendar_fn):
+    """One function over the three kinds of order, documented and called as ``heap_fn``: from
+    Python it calls the version for ``o``; compiled, numba inlines the version that ``o``'s
+    type names."""
     @functools.wraps(heap_fn.py_func)
     def fn(o, *args):
-        return (ladder_fn if _has_ladders(o) else heap_fn)(o, *args)
+        return _pick(o, heap_fn, ladder_fn, calendar_fn)(o, *args)
 
     @overload(fn, inline="always")
     @functools.wraps(heap_fn.py_func)
     def _typed(o, *args):
-        return (ladder_fn if _has_ladders(o) else heap_fn).py_func
+        return _pick(o, heap_fn, ladder_fn, calendar_fn).py_func
 
     return fn
 
 
-order_set = _two_kinds(_heap_set, _ladder_set)
-order_delete = _two_kinds(_heap_delete, _ladder_delete)
-order_top = _two_kinds(_heap_top, _ladder_top)
-order_refresh_top = _two_kinds(_heap_refresh_top, _ladder_refresh_top)
-order_pop = _two_kinds(_heap_pop, _ladder_pop)
-order_next = _two_kinds(_heap_next, _ladder_next)
-order_hint = _two_kinds(_heap_hint, _ladder_hint)
+order_set = _three_kinds(_heap_set, _ladder_set, _calendar_set)
+order_delete = _three_kinds(_heap_delete, _ladder_delete, _calendar_delete)
+order_top = _three_kinds(_heap_top, _ladder_top, _calendar_top)
+order_refresh_top = _three_kinds(_heap_refresh_top, _ladder_refresh_top, _calendar_refresh_top)
+order_pop = _three_kinds(_heap_pop, _ladder_pop, _calendar_delete)
+order_next = _three_kinds(_heap_next, _ladder_next, _calendar_next)
+order_hint = _three_kinds(_heap_hint, _ladder_hint, _calendar_hint)
+order_hint_key = _three_kinds(_no_hint_key, _no_hint_key, _calendar_hint_key)

@@ -12,8 +12,9 @@ windowed_recency, whose counts also fall as touches leave the window, an overflo
 keeps each tier's pages in a bitmap-tree set of their next uses (a next use names its row, so it
 is unique among resident pages; pages never used again are members past the trace's rows,
 largest for the smallest page id, the reference's tie order), and its victim is the set's
-largest member. The others keep a sorted run plus an indexed heap per tier
-(``kvexp.fast.order``) keyed by the same tuples as the reference, the float components computed
+largest member. The others keep a sorted run plus an indexed heap per tier, or cost_aware a
+ladder and predictive a calendar queue (``kvexp.fast.order``), keyed by the same tuples as the
+reference, the float components computed
 with the same operations in the same order, so ties resolve alike. A key that grows is recorded
 lazily (in a heap too large for the cache and without a run, at once) and ``pol_evict`` re-keys a
 stale minimum before taking it, so the victim is always the page with the smallest current key,
@@ -30,7 +31,8 @@ from kvexp.fast.bucket_arrays import AT, COUNT, OVERFLOW, STAMP
 from kvexp.fast.buckets import bucket_insert, bucket_peek, bucket_remove
 from kvexp.fast.heap import pack
 from kvexp.fast.jit import hot, kernel
-from kvexp.fast.order import order_delete, order_pop, order_refresh_top, order_set, order_top
+from kvexp.fast.order import (order_delete, order_hint, order_hint_key, order_pop, order_refresh_top, order_set,
+                              order_top)
 from kvexp.fast.queues import queue_append, queue_move_to_end, queue_pop_oldest, queue_remove
 
 LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY = range(9)
@@ -65,12 +67,28 @@ def _key(ps, p):
         return fp[FW] * st[p, HIST] + fp[RW] * last / fp[LENGTH] - ps.fst[p, SIZE_COST], last
     if kind == REGRET:
         return fp[RW] * last + fp[HORIZON] * (fp[FW] * st[p, HIST] + fp[RGW] * ps.fst[p, REGRET_F]), last
-    hist = st[p, HIST]  # predictive
+    return _predicted(fp, st[p, HIST], last, st[p, AUX]), last  # predictive
+
+
+@hot
+def _predicted(fp, hist, last, first):
+    """predictive's primary key: minus the next touch predicted one mean gap after ``last``."""
     if hist >= 2:
-        gap = (last - st[p, AUX]) / (hist - 1)
+        gap = (last - first) / (hist - 1)
     else:
         gap = fp[GAP]
-    return -(last + gap), last
+    return -(last + gap)
+
+
+@hot
+def pol_hint(ps, p, now):
+    """Start loading what touching page p at row ``now`` will read in tier 0's order (p's row
+    should be in cache already): its entry (``order_hint``) and, for predictive, where its new
+    key will be filed (known now: the key depends only on p's row and ``now``)."""
+    order_hint(ps.order, p)
+    if ps.kind == PREDICTIVE:
+        first = ps.st[p, AUX] if ps.st[p, AUX] >= 0 else now
+        order_hint_key(ps.order, 0, _predicted(ps.fp, ps.st[p, HIST] + 1, now, first))
 
 
 @hot
