@@ -110,10 +110,9 @@ def test_evictions_take_the_smallest_current_key(walk: int, slack: int | None, s
         assert (rows.slot[:, 0] == LADDER).any() and (order.heaps.size == 0).all()
 
 
-@njit  # uncached: numba would not see the inlined kvexp.fast code change
 def _set_all(o, k, pages, primaries):
-    for i in range(len(pages)):
-        order_set(o, k, pages[i], float(primaries[i]), 0)
+    """Give ``pages`` the keys (primaries, 0)."""
+    _set_keys(o, k, pages, np.asarray(primaries, np.float64), np.zeros(len(pages), np.int64))
 
 
 @pytest.mark.parametrize("bands", [

@@ -61,13 +61,12 @@ def new_order(rows: PageRows, slots: np.ndarray, walk: int, ladders: bool = Fals
     rows.link[n_pages:, NEXT] = sentinels
     rows.rkf[n_pages:] = np.inf
     rows.rki[n_pages:] = BLANK_INT
-    heaps, lad, cal = new_heaps(rows.slot, np.zeros(len(slots), np.int64)), no_ladders(), no_calendars()
+    lad, cal, heap_slots = no_ladders(), no_calendars(), slots
     if ladders:
-        lad, walk = new_ladders(slots), 0
+        lad, walk, heap_slots = new_ladders(slots), 0, np.zeros(len(slots), np.int64)
     elif bands is not None:
-        cal, walk = new_calendars(len(slots), bands), 0
-    else:
-        heaps = new_heaps(rows.slot, slots)
+        cal, walk, heap_slots = new_calendars(len(slots), bands), 0, np.zeros(len(slots), np.int64)
+    heaps = new_heaps(rows.slot, heap_slots)
     return Order(heaps, lad, cal, rows.link, rows.rkf, rows.rki, walk, np.full(len(slots), walk, np.int64), n_pages)
 
 

@@ -14,8 +14,8 @@ is unique among resident pages; pages never used again are members past the trac
 largest for the smallest page id, the reference's tie order), and its victim is the set's
 largest member. The others keep a sorted run plus an indexed heap per tier, or cost_aware a
 ladder and predictive a calendar queue (``kvexp.fast.order``), keyed by the same tuples as the
-reference, the float components computed
-with the same operations in the same order, so ties resolve alike. A key that grows is recorded
+reference, the float components computed with the same operations in the same order, so ties
+resolve alike. A key that grows is recorded
 lazily (in a heap too large for the cache and without a run, at once) and ``pol_evict`` re-keys a
 stale minimum before taking it, so the victim is always the page with the smallest current key,
 as in the reference.
