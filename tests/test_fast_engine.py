@@ -25,6 +25,8 @@ import kvexp.fast.prefetch
 from kvexp.config import EngineKind
 from kvexp.crosscheck import libcachesim_misses, write_oracle_general
 from kvexp.engine import Simulation
+from kvexp.fast.build import policy_state
+from kvexp.fast.calendar_queue import NB2, Calendars
 from kvexp.fast.heap import DEEP
 from kvexp.hardware import h100
 from kvexp.policies.belady import Belady
@@ -57,6 +59,7 @@ VARIANTS = [
     lambda: WindowedRecency(window_size=5), lambda: CostAware(freq_weight=0.5, recency_weight=3.0, size_penalty=2.0),
     lambda: Predictive(unseen_gap=7.0), lambda: Predictive(unseen_gap=1e9),  # (the latter: a calendar of two bands)
     lambda: RegretAware(regret_horizon=8, regret_weight=2.0, freq_weight=0.5, decay=0.5),
+    lambda: RegretAware(recency_weight=0.0, freq_weight=1.0),  # (keys not led by recency: on heaps)
 ]
 WORKLOADS = ["chat_continuation", "rag_burst", "periodic_reuse", "long_tail_mix", "prefetch_friendly",
              "adversarial_prefetch", "adversarial_burst", "mixed_locality"]
@@ -94,7 +97,7 @@ def test_every_policy_workload_stack_prefetcher_matches_reference(policy, worklo
 
 
 @pytest.mark.parametrize("make_policy", VARIANTS, ids=["window5", "cost_weights", "unseen_gap", "far_unseen_gap",
-                                                       "regret_params"])
+                                                       "regret_params", "regret_no_recency"])
 @pytest.mark.parametrize("quant", [fp8, int2])
 def test_policy_parameters_and_other_quant_schemes(make_policy, quant):
     for workload, (stack, tiers) in itertools.product(WORKLOADS[:4], STACKS.items()):
@@ -177,11 +180,12 @@ def test_mooncake_request_trace_with_writes_and_recompute_matches_reference():
 
 
 @pytest.mark.parametrize("prefetch", ["none", "stride"])
-@pytest.mark.parametrize("policy", ["cost_aware", "predictive", "regret_aware", "windowed_recency", "belady"])
+@pytest.mark.parametrize("policy", ["cost_aware", "predictive", "regret_aware", "regret_heap", "windowed_recency",
+                                    "belady"])
 def test_heaps_and_sets_too_large_for_the_cache_match_reference(policy, prefetch):
     """One tier holding more pages than ``DEEP``: the heaps then hint lines ahead and place grown
-    keys at once (cost_aware, predictive), and every policy hints further state; none of it may
-    change a result. A pass over 2R pages fills the tier, then uniform reads over them."""
+    keys at once (regret_aware without recency), and every policy hints further state; none of
+    it may change a result. A pass over 2R pages fills the tier, then uniform reads over them."""
     resident = DEEP + 4000
     n_pages = 2 * resident
     reads = np.random.default_rng(3).integers(0, n_pages, 3 * resident)
@@ -189,7 +193,8 @@ def test_heaps_and_sets_too_large_for_the_cache_match_reference(policy, prefetch
     trace = Trace(np.arange(len(page)), page, np.zeros(len(page), np.uint8), PageTable.uniform(n_pages))
     size = int(fp16().page_bytes(trace.pages.n_scalars[:1])[0])
     tiers = (Tier("hbm", resident * size, 0.02, 0.02, 80_000.0),)
-    metrics = assert_same(trace, tiers, POLICIES[policy], PREFETCHERS[prefetch], fp16(), label=policy)
+    make = POLICIES.get(policy, lambda: RegretAware(recency_weight=0.0, freq_weight=1.0))
+    metrics = assert_same(trace, tiers, make, PREFETCHERS[prefetch], fp16(), label=policy)
     assert metrics["hits"] > resident  # the full tier was hit, not only filled
 
 
@@ -250,18 +255,37 @@ def test_empty_trace():
         assert len(fast.served_by) == 0
 
 
+@pytest.mark.parametrize("params, calendar", [({}, True), ({"regret_weight": 0.0}, True), ({"decay": 1.0}, False),
+                                              ({"recency_weight": 0.0}, False), ({"freq_weight": 0.5}, False)])
+def test_regret_aware_orders_by_calendar_when_its_keys_follow_the_rows(params, calendar):
+    """regret_aware's key is ``rw*last + horizon*(fw*hist + rgw*regret)``: with the defaults, the
+    row of the last touch plus at most ``24 * 6 / (1 - 0.9)`` rows, so each tier's calendar has a
+    bucket per two rows over ``rows + 1440``. Unbounded regrets (decay 1), a hit count that could
+    reach a touch per row, or no weight on recency leave it on heaps."""
+    rows = 100_000
+    policy = RegretAware(**params)
+    state = policy_state(policy, np.full(50, 10), np.array([100, 200]), np.zeros(rows, np.int64), 1,
+                         np.full(50, -1, np.int8))
+    assert isinstance(state.order.cal, Calendars) == calendar
+    if calendar:
+        high = rows + 24 * policy.regret_weight / (1 - 0.9)
+        assert list(state.order.cal.s[:, NB2]) == [int(high / 2.0) + 1] * 2
+
+
 def test_the_policies_and_prefetchers_share_three_compiled_loops(monkeypatch):
     """numba compiles the loop once per distinct tuple of argument types, so state arrays whose
     types differ by policy, prefetcher or trace size (a one-row view is typed contiguous) would
     make a first sweep over the policies compile several times. There are three loops by design:
-    cost_aware's, whose orders are ladders (``kvexp.fast.ladder``), predictive's, whose orders are
-    calendar queues (``kvexp.fast.calendar_queue``), and everyone else's."""
-    seen: dict[str, set] = {"cost_aware": set(), "predictive": set(), "others": set()}
+    cost_aware's, whose orders are ladders (``kvexp.fast.ladder``), predictive's and
+    regret_aware's, whose orders are calendar queues (``kvexp.fast.calendar_queue``), and
+    everyone else's."""
+    seen: dict[str, set] = {"cost_aware": set(), "calendars": set(), "others": set()}
     real = kvexp.fast.driver.run_span
     name = ""
 
     def spy(*args):
-        seen[name if name in seen else "others"].add(tuple(str(numba.typeof(a)) for a in args))
+        loop = "calendars" if name in ("predictive", "regret_aware") else name if name in seen else "others"
+        seen[loop].add(tuple(str(numba.typeof(a)) for a in args))
         return real(*args)
 
     monkeypatch.setattr(kvexp.fast.driver, "run_span", spy)
@@ -270,7 +294,7 @@ def test_the_policies_and_prefetchers_share_three_compiled_loops(monkeypatch):
         kvexp.fast.run(trace, reference_tiers(1 / 2), policy(), pf())
     for loop, types in seen.items():
         assert len(types) == 1, f"{len(types)} distinct argument types reach the {loop} loop"
-    others, ladders, calendars = (str(seen[k]) for k in ("others", "cost_aware", "predictive"))
+    others, ladders, calendars = (str(seen[k]) for k in ("others", "cost_aware", "calendars"))
     assert "NoLadders(" in others and "NoCalendars(" in others
     assert " Ladders(" in ladders and "NoCalendars(" in ladders
     assert " Calendars(" in calendars and "NoLadders(" in calendars

@@ -1,13 +1,12 @@
-"""The fast engine's per-tier priority orders (sorted run + heap, ladder, calendar) against a
-naive minimum.
+"""The fast engine's per-tier priority orders (heap, ladder, calendar) against a naive minimum.
 
 Random inserts, key changes (larger ones recorded lazily, smaller ones at once), removals and
 evictions over three tiers; every eviction must take the page with the smallest current key
 ``(primary, secondary, page)``, which the test finds by scanning a Python dict. Keys are drawn
-to be mostly increasing (as under recency) with frequent ties, so both the run and the heap,
-the walk-back bound and the heap's root hole are exercised; ``walk`` 0 is the heap alone.
-A heap of ``DEEP`` pages or more (taken to be out of cache: it hints lines ahead and, alone,
-places grown keys at once) is checked the same way against a lazy-deletion ``heapq``.
+to be mostly increasing (as under recency) with frequent ties, so stale roots and the heap's
+root hole are exercised. A heap of ``DEEP`` pages or more (taken to be out of cache: it hints
+lines ahead and places grown keys at once) is checked the same way against a lazy-deletion
+``heapq``.
 """
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from numba import njit
 from kvexp.fast.calendar_queue import CALENDAR, Calendars, NoCalendars
 from kvexp.fast.heap import DEEP, pack
 from kvexp.fast.ladder import LADDER, SLACK, Ladders, NoLadders, new_ladders
-from kvexp.fast.order import IN_RUN, new_order, order_delete, order_pop, order_refresh_top, order_set, order_top
+from kvexp.fast.order import new_order, order_delete, order_pop, order_refresh_top, order_set, order_top
 from kvexp.fast.rows import page_rows
 
 SET, DELETE, EVICT = range(3)
@@ -88,24 +87,22 @@ def _script(seed: int, n_pages: int, cap: int, steps: int) -> tuple[np.ndarray, 
 
 def _ladder_order(rows, slots: np.ndarray, slack: int = SLACK):
     """An order whose tiers all keep a ladder, compacting after ``2 * slots + slack`` filings."""
-    return new_order(rows, slots, 0, ladders=True)._replace(lad=new_ladders(slots, slack))
+    return new_order(rows, slots, ladders=True)._replace(lad=new_ladders(slots, slack))
 
 
-@pytest.mark.parametrize("walk, slack", [(0, None), (1, None), (8, None), (0, SLACK), (0, 3)])
+@pytest.mark.parametrize("slack", [None, SLACK, 3])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_evictions_take_the_smallest_current_key(walk: int, slack: int | None, seed: int) -> None:
-    """Three tiers of heaps (with a run when ``walk``), or of lazy bucket queues (ladders) when
-    ``slack`` is set (a small one compacts often). Keys fall as well as grow, and tie."""
+def test_evictions_take_the_smallest_current_key(slack: int | None, seed: int) -> None:
+    """Three tiers of heaps, or of lazy bucket queues (ladders) when ``slack`` is set (a small
+    one compacts often). Keys fall as well as grow, and tie."""
     n_pages, cap = 300, 60
     ops, expected = _script(seed, n_pages, cap, 6000)
-    rows = page_rows(n_pages, 3)
+    rows = page_rows(n_pages)
     slots = np.full(3, cap, np.int64)
-    order = new_order(rows, slots, walk) if slack is None else _ladder_order(rows, slots, slack)
+    order = new_order(rows, slots) if slack is None else _ladder_order(rows, slots, slack)
     got = _apply(order, ops, np.zeros(n_pages), np.zeros(n_pages, np.int64))
     assert got.tolist() == expected
     assert sum(e >= 0 for e in expected) > 500
-    if walk:  # the run was used, not only the heap
-        assert (rows.slot[:, 0] == IN_RUN).any()
     if slack is not None:  # the ladders were used, no heap
         assert (rows.slot[:, 0] == LADDER).any() and (order.heaps.size == 0).all()
 
@@ -127,8 +124,8 @@ def test_a_calendar_takes_the_smallest_current_key(bands, seed: int) -> None:
     non-empty bucket; the victims must be the naive minimum's."""
     n_pages, cap = 300, 60
     ops, expected = _script(seed, n_pages, cap, 6000)
-    rows = page_rows(n_pages, 3)
-    order = new_order(rows, np.full(3, cap, np.int64), 0, bands=bands)
+    rows = page_rows(n_pages)
+    order = new_order(rows, np.full(3, cap, np.int64), bands=bands)
     got = _apply(order, ops, np.zeros(n_pages), np.zeros(n_pages, np.int64))
     assert got.tolist() == expected
     assert sum(e >= 0 for e in expected) > 500
@@ -146,33 +143,13 @@ def test_a_calendar_breaks_ties_in_a_bucket_like_the_key_tuples() -> None:
     the secondary, then to the page id; pages leave in the tuples' sorted order."""
     keys = [(-100.0, 0), (5.5, 1), (5.7, 0), (1e9, 0), (5.5, 0), (5.5, 0), (-3.0, 2), (9.9, 0), (1e9, 0)]
     n = len(keys)
-    rows = page_rows(n, 1)
-    o = new_order(rows, np.array([n], np.int64), 0, bands=[(0.0, 10.0)])
+    rows = page_rows(n)
+    o = new_order(rows, np.array([n], np.int64), bands=[(0.0, 10.0)])
     cur1, cur2 = np.array([k[0] for k in keys]), np.array([k[1] for k in keys], np.int64)
     _set_keys(o, 0, np.arange(n), cur1, cur2)
     ops = np.array([(EVICT, 0, 0, 0, 0)] * n, np.int64)
     assert _apply(o, ops, cur1, cur2).tolist() == sorted(range(n), key=lambda p: (*keys[p], p))
     assert (rows.slot[:, 0] == -1).all()  # all gone
-
-
-def test_failing_run_walks_shorten_and_successes_restore_the_bound():
-    """A run insertion that fails has walked the whole bound for nothing (under regret_aware's
-    large regret offsets most of them do): each failure halves the next walk, each success
-    doubles it back up to ``walk``. Pages that miss the run go to the heap; the order is exact
-    either way."""
-    rows = page_rows(200, 1)
-    o = new_order(rows, np.array([200], np.int64), 32)
-    _set_all(o, 0, np.arange(40), np.arange(100, 140))  # increasing keys: each at the run's tail
-    assert o.lim[0] == 32 and (rows.slot[:40, 0] == IN_RUN).all()
-    _set_all(o, 0, np.arange(40, 46), np.arange(6))  # smaller than all 40: each fails
-    assert o.lim[0] == 1  # 32 -> 16 -> 8 -> 4 -> 2 -> 1, and no lower
-    assert (rows.slot[40:46, 0] >= 0).all()  # in the heap
-    _set_all(o, 0, np.arange(46, 52), np.arange(200, 206))
-    assert o.lim[0] == 32  # 1 -> 2 -> ... -> 32, and no higher
-    cur1, cur2 = np.zeros(200), np.zeros(200, np.int64)
-    cur1[:52] = np.concatenate([np.arange(100, 140), np.arange(6), np.arange(200, 206)])
-    ops = np.array([(EVICT, 0, 0, 0, 0)] * 52, np.int64)
-    assert _apply(o, ops, cur1, cur2).tolist() == [*range(40, 46), *range(40), *range(46, 52)]
 
 
 def _large_script(seed: int, n_pages: int, steps: int) -> tuple[np.ndarray, list[int]]:
@@ -220,21 +197,21 @@ def _large_script(seed: int, n_pages: int, steps: int) -> tuple[np.ndarray, list
     return np.array(ops, np.int64), expected
 
 
-@pytest.mark.parametrize("walk, slack", [(0, None), (8, None), (0, SLACK), (0, 100 - DEEP - 2000), (0, "calendar")])
-def test_a_large_order_keeps_the_order_against_heapq(walk: int, slack: int | str | None) -> None:
-    """A heap past ``DEEP`` entries: its sifts hint the next levels' lines and, alone, it places
-    a grown key at once. A ladder of as many pages: several rungs laid out, buckets of many
+@pytest.mark.parametrize("slack", [None, SLACK, 100 - DEEP - 2000, "calendar"])
+def test_a_large_order_keeps_the_order_against_heapq(slack: int | str | None) -> None:
+    """A heap past ``DEEP`` entries: its sifts hint the next levels' lines and it places a grown
+    key at once. A ladder of as many pages: several rungs laid out, buckets of many
     chunks, stale filings everywhere (with the small slack, compacted whenever its filings exceed
     its pages by 100). A calendar over the keys' range. Each victim must equal a lazy-deletion
     heapq's."""
     n_pages = DEEP + 2000
     ops, expected = _large_script(4, n_pages, 40_000)
-    rows = page_rows(n_pages, 1)
+    rows = page_rows(n_pages)
     slots = np.array([n_pages], np.int64)
     if slack == "calendar":
-        order = new_order(rows, slots, 0, bands=[(-float(n_pages), float(n_pages + 40_000))])
+        order = new_order(rows, slots, bands=[(-float(n_pages), float(n_pages + 40_000))])
     else:
-        order = new_order(rows, slots, walk) if slack is None else _ladder_order(rows, slots, slack)
+        order = new_order(rows, slots) if slack is None else _ladder_order(rows, slots, slack)
     got = _apply(order, ops, np.zeros(n_pages), np.zeros(n_pages, np.int64))
     assert got.tolist() == expected
     assert sum(e >= 0 for e in expected) > 6000
@@ -245,8 +222,8 @@ def test_a_large_heap_places_grown_keys_at_once(n_pages: int, eager: bool) -> No
     """A hit that grows a key is recorded lazily in a small heap (the entry keeps its old key
     until it surfaces) and at once in a heap of ``DEEP`` entries or more, where the stale
     entry's later sift from the root would cost a cache miss per level."""
-    rows = page_rows(n_pages, 1)
-    o = new_order(rows, np.array([n_pages], np.int64), 0)
+    rows = page_rows(n_pages)
+    o = new_order(rows, np.array([n_pages], np.int64))
     _set_all(o, 0, np.arange(n_pages), np.arange(n_pages))
     _set_all(o, 0, np.array([5]), np.array([10 * n_pages]))
     entry = 2 * (o.heaps.off[0] + rows.slot[5, 0])
@@ -261,17 +238,17 @@ def test_a_large_heap_places_grown_keys_at_once(n_pages: int, eager: bool) -> No
 
 def test_only_a_ladder_order_carries_ladders() -> None:
     """The loop compiled for heaps must not see ladders or calendars, and a ladder or calendar
-    order must not use a run (their lists are kept in the run's links)."""
-    rows = page_rows(100, 2)
-    heaps = new_order(rows, np.array([10, 50]), 8)
-    assert isinstance(heaps.lad, NoLadders) and heaps.walk == 8
-    ladders = new_order(rows, np.array([10, 50]), 8, ladders=True)
-    assert isinstance(ladders.lad, Ladders) and ladders.walk == 0
-    assert ladders.lad.s.shape[0] == 2 and (ladders.heaps.size == 0).all()
-    assert isinstance(heaps.cal, NoCalendars) and isinstance(ladders.cal, NoCalendars)
-    calendars = new_order(rows, np.array([10, 50]), 8, bands=[(0.0, 100.0)])
-    assert isinstance(calendars.cal, Calendars) and isinstance(calendars.lad, NoLadders) and calendars.walk == 0
-    assert calendars.cal.s.shape[0] == 2 and (calendars.heaps.size == 0).all()
+    order lays out no heap."""
+    rows = page_rows(100)
+    heaps = new_order(rows, np.array([10, 50]))
+    assert isinstance(heaps.lad, NoLadders) and isinstance(heaps.cal, NoCalendars)
+    assert len(heaps.heaps.kf) >= 2 * 60
+    ladders = new_order(rows, np.array([10, 50]), ladders=True)
+    assert isinstance(ladders.lad, Ladders) and isinstance(ladders.cal, NoCalendars)
+    assert ladders.lad.s.shape[0] == 2 and len(ladders.heaps.kf) < 2 * 60
+    calendars = new_order(rows, np.array([10, 50]), bands=[(0.0, 100.0)])
+    assert isinstance(calendars.cal, Calendars) and isinstance(calendars.lad, NoLadders)
+    assert calendars.cal.s.shape[0] == 2 and len(calendars.heaps.kf) < 2 * 60
 
 
 def test_a_ladder_keeps_the_order_under_skewed_keys() -> None:
@@ -298,7 +275,7 @@ def test_a_ladder_keeps_the_order_under_skewed_keys() -> None:
         heapq.heappush(queue, (*keys[p], p))
         ops.append((SET, 0, p, *keys[p]))
         expected.append(-1)
-    rows = page_rows(n_pages, 1)
+    rows = page_rows(n_pages)
     got = _apply(_ladder_order(rows, np.array([cap], np.int64)), np.array(ops, np.int64), np.zeros(n_pages),
                  np.zeros(n_pages, np.int64))
     assert got.tolist() == expected

@@ -13,6 +13,7 @@ import numpy as np
 
 from kvexp.fast.bits import new_bits
 from kvexp.fast.bucket_arrays import ROW_GROWTH, first_hists, new_buckets
+from kvexp.fast.calendar_queue import WIDTH
 from kvexp.fast.kernel import EngineState
 from kvexp.fast.order import new_order
 from kvexp.fast.queues import new_queues
@@ -40,7 +41,6 @@ POLICY_KINDS = {
     LRUPolicy: LRU, FIFOPolicy: FIFO, LFUPolicy: LFU, HeavyHitter: HEAVY_HITTER, WindowedRecency: WINDOWED,
     CostAware: COST_AWARE, Predictive: PREDICTIVE, RegretAware: REGRET, Belady: BELADY,
 }
-RUN_WALK = 32  # entries a run insertion may walk back (kvexp.fast.order)
 PREFETCH_KINDS = {type(None): NONE, Prefetcher: NONE, NoPrefetch: NONE, StridePrefetch: STRIDE, MarkovPrefetch: MARKOV}
 
 
@@ -105,6 +105,23 @@ def _predicted_bands(rows: int, unseen_gap: float | None) -> list[tuple[float, f
     return [(low, -gap), (-(2 * rows + 1.0), 0.0)]
 
 
+def _regret_calendar(rows: int, policy: RegretAware, degree: int) -> tuple[list[tuple[float, float]], float] | None:
+    """regret_aware's calendar queue: the range of its primary keys and its bucket width, or
+    None for a heap. A key ``rw*last + horizon*(fw*hist + rgw*regret)`` grows with the row of
+    the page's last touch, as predictive's does, by up to ``rw`` a row: buckets ``WIDTH`` rows
+    wide hold a row's few pages each. ``last`` is below ``rows``; ``hist``, and the regrets
+    a page can count, reach at most a touch or a prefetch per row each; regret stays below
+    ``1 / (1 - decay)``. A heap unless recency weighs (``rw > 0``, else keys pile up in a few
+    buckets) and the buckets number at most ``2 * rows + 2**16`` (4 bytes each a tier)."""
+    rw, touches = policy.recency_weight, rows * (1 + degree)
+    regret = touches if policy.decay >= 1.0 else min(touches, 1.0 / (1.0 - policy.decay))
+    high = rw * rows + policy.regret_horizon * (policy.freq_weight * touches + policy.regret_weight * regret)
+    width = WIDTH * rw
+    if rw <= 0 or high / width > 2 * rows + 2**16:
+        return None
+    return [(0.0, high)], width
+
+
 def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarray, degree: int,
                  loc: np.ndarray, first_use: np.ndarray | None = None) -> PolicyState:
     """State for ``policy`` (an instance of one of the exact classes in ``POLICY_KINDS``) over
@@ -115,7 +132,7 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     ordered = kind in (WINDOWED, COST_AWARE, PREDICTIVE, REGRET)  # on kvexp.fast.order (windowed: its overflow heap)
     # At least two rows everywhere: numba types a one-row view as contiguous, a different array
     # type, and each distinct type compiles the whole loop again (rows past n are never used).
-    per_page = page_rows(max(n, 2) if ordered else 2, k)
+    per_page = page_rows(max(n, 2) if ordered else 2)
     in_rows = ordered and kind != WINDOWED  # windowed counts in its buckets: its heap is rare
     st, fst = per_page.st if in_rows else counters(2), per_page.fst  # the bucket policies count in their buckets
     page_nu = np.zeros(1, np.int32)
@@ -124,7 +141,7 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     fp = np.zeros(7, np.float64)
     window, ring = 1, np.zeros((1, 2), np.int64)
     no_pages = np.zeros(k, np.int64)  # placeholders for the structures this policy does not use
-    queues, order, bits = new_queues(0, no_pages, loc), new_order(per_page, no_pages + 1, 0), new_bits(k, 1)
+    queues, order, bits = new_queues(0, no_pages, loc), new_order(per_page, no_pages + 1), new_bits(k, 1)
     buckets = new_buckets(0, k, ROW_GROWTH + 1, 0)  # never full, never used
     if kind <= FIFO:
         queues = new_queues(n, most, loc)
@@ -133,9 +150,10 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     if LFU <= kind <= WINDOWED:
         buckets = new_buckets(n, k, first_hists(page, n), rows * (1 + degree), at=kind == WINDOWED)
     if ordered:
-        walk = RUN_WALK if kind == REGRET else 0  # keys that grow with recency
-        bands = _predicted_bands(rows, policy.unseen_gap) if kind == PREDICTIVE else None
-        order = new_order(per_page, most, walk, ladders=kind == COST_AWARE, bands=bands)
+        bands, width = (_predicted_bands(rows, policy.unseen_gap), WIDTH) if kind == PREDICTIVE else (None, WIDTH)
+        if kind == REGRET:
+            bands, width = _regret_calendar(rows, policy, degree) or (None, WIDTH)
+        order = new_order(per_page, most, ladders=kind == COST_AWARE, bands=bands, width=width)
     if kind == COST_AWARE:
         fp[FW], fp[RW], fp[LENGTH] = policy.freq_weight, policy.recency_weight, max(rows, 1)
         biggest = max(int(page_bytes.max()), 1) if n else 1

@@ -1,9 +1,11 @@
-"""Calendar queues (numba): predictive's tier orders, buckets over a range known before the run.
+"""Calendar queues (numba): predictive's and regret_aware's tier orders, buckets over a range
+known before the run.
 
 predictive's primary key is a predicted next touch, ``-(last + gap)``, and those predictions lie
 in ranges fixed by the trace: ``0 .. 2 * rows`` for a page touched twice or more (its mean gap is
-at most its last touch), ``unseen_gap .. unseen_gap + rows`` for any other. So a tier's order is
-an array of buckets over those ranges (``bands``), ``WIDTH`` trace rows each, never rebalanced:
+at most its last touch), ``unseen_gap .. unseen_gap + rows`` for any other. regret_aware's is its
+last touch plus a bounded regret offset (``kvexp.fast.build._regret_calendar``). So a tier's order
+is an array of buckets over those ranges (``bands``), ``WIDTH`` trace rows each, never rebalanced:
 a page sits in the bucket its key falls in, on a doubly-linked list through the pages' rows
 (``link``), and a 64-ary bitmap tree (``kvexp.fast.bits``) of the non-empty buckets finds the
 first one. The smallest key is the smallest in that bucket, found by walking its list: pages

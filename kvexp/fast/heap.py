@@ -22,10 +22,10 @@ cache miss each, on a path no one can know before the sift chooses it, so a sift
 of the next levels' candidates (the four lines of the children's children from entry
 ``DEEP / 4`` on, and the sixteen lines of their children from entry ``DEEP`` on) while it
 compares the current one. (In a smaller heap, mostly in cache, those hints measured slower.)
-Such a heap, when the caller asks (``eager``), also gives a grown key its place at once instead
-of lazily: the entry sits in the heap's lower levels, which the caller hints a few rows ahead
-(``heap_hint``; the page's row is in the trace), so the short sift down costs less than the
-full sift from the root the stale entry would take when it surfaced.
+Such a heap also gives a grown key its place at once instead of lazily: the entry sits in the
+heap's lower levels, which the caller hints a few rows ahead (``heap_hint``; the page's row is
+in the trace), so the short sift down costs less than the full sift from the root the stale
+entry would take when it surfaced.
 """
 from __future__ import annotations
 
@@ -190,14 +190,14 @@ def _fill_hole(h, k):
 
 
 @hot
-def heap_set(h, k, p, x1, x2, eager):
+def heap_set(h, k, p, x1, x2):
     """Insert page p into tier k's heap with key (x1, pack(x2, p)), or give it that key.
 
     A key that grows is only recorded lazily: the entry keeps its smaller key, which still
     orders correctly below everything it precedes, and the policy re-sifts it when it
     surfaces. Most touches raise a page's key (recency, counts), so a hit costs O(1) instead
     of a sift to the bottom of the heap. A key that shrinks is moved up at once; so is one
-    that grows when ``eager`` and the heap has ``DEEP`` entries or more.
+    that grows when the heap has ``DEEP`` entries or more.
     """
     y2 = pack(x2, p)
     n = h.size[k]
@@ -212,7 +212,7 @@ def heap_set(h, k, p, x1, x2, eager):
             h.size[k] = n
     else:
         j = 2 * (h.off[k] + h.slot[p, 0])
-        if not _less(x1, y2, h.kf[j], h.ki[j + 1]) and not (eager and h.size[k] >= DEEP):
+        if not _less(x1, y2, h.kf[j], h.ki[j + 1]) and h.size[k] < DEEP:
             return
         _fill_hole(h, k)
         n = h.size[k]

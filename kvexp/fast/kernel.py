@@ -149,10 +149,10 @@ def _hint(e, ps, pf, page, j):
     known from the trace), and the state of tier 0's next victim (the bucket policies:
     ``_hint_victim``, as each victim leaves). The priority policies also load what row
     ``j - ENTRY_AHEAD`` will read in tier 0's order (``pol_hint``: its page's heap lines, or
-    predictive's old and new calendar buckets), found from the page's row, hinted that many rows
-    ago.
-    (Hinting the next victims of every tier, or pages further down a run, measured slower: the
-    hints only compete with the loads they would save.)"""
+    its calendar bucket and, for predictive, the new one), found from the page's row, hinted
+    that many rows ago.
+    (Hinting the next victims of every tier measured slower: the hints only compete with the
+    loads they would save.)"""
     if j >= len(page):
         return
     q = page[j]

@@ -1,30 +1,16 @@
-"""A tier's priority order as a sorted run plus a heap, for keys that mostly grow with time (numba).
+"""A tier's priority order (numba): an indexed heap, a lazy bucket queue or a calendar queue.
 
-Under recency-weighted keys (regret_aware) nearly every new key is among the largest in its
-tier, so a heap sinks almost every entry it takes from its root to the bottom: the whole depth
-per eviction. Here each tier also keeps a run: a doubly-linked list of entries in increasing
-stored key. An entry whose place is within ``walk`` entries of the run's tail goes into the run,
-found by walking back from the tail (those entries were touched last, so they are in cache); any
-other goes into the tier's heap (``kvexp.fast.heap``). The smallest entry is the smaller of the
-run's head and the heap's root, so taking it costs O(1) when it comes from the run. Keys,
-laziness and the refresh of a stale minimum are the heap's (see that module): a page has one
-entry, in the run or in the heap, whose stored key never exceeds its current key, so the page
-taken is the one with the smallest current key, whichever structure holds it. One difference: a
-run entry whose key grows (a hit) moves at once to its new place when that lies within ``walk``
-of the tail, as an lru hit moves to the tail, so the run's head is seldom stale; otherwise it
-stays put with its old key, lazily. With ``walk`` 0 the run stays empty and this is the heap
-alone, and then a large heap gives grown keys their place eagerly (``heap_set``'s ``eager``;
-with a run, grown keys mostly move to the run's tail instead). The walk actually tried adapts,
-up to ``walk`` (``_run_insert``): it shrinks while insertions fail and grows back as they succeed.
-Run entries store their key in ``rkf`` / ``rki`` (in the pages' rows, ``kvexp.fast.rows``, and
-+inf for each tier's sentinel ``n_pages + k``, which closes its circular list); their heap slot
-is ``IN_RUN``.
-
-cost_aware's tiers keep a lazy bucket queue instead (``kvexp.fast.ladder``), predictive's a
-calendar queue (``kvexp.fast.calendar_queue``); neither has a run or a heap. Each ``order_*``
-function has a heap, a ladder and a calendar version, and numba compiles the one that the
-order's type names (``_three_kinds``): each loop holds one kind's code, not several (typing and
-dropping another kind's code doubled the compile time; running beside it, up to twice as slow).
+Each priority policy keys its pages by the reference's tuples, and its tiers keep one kind of
+order, the one whose costs its keys suit: cost_aware's a lazy bucket queue (``kvexp.fast.ladder``),
+predictive's and (when its keys stay within a bounded offset of their last touch, as they do by
+default: ``kvexp.fast.build._regret_calendar``) regret_aware's a calendar queue
+(``kvexp.fast.calendar_queue``), and windowed_recency's overflow and any other regret_aware an
+indexed heap (``kvexp.fast.heap``) whose grown keys are recorded lazily (in a heap too large for
+the cache, at once). Every ``order_*`` function has a heap, a ladder and a calendar version, and
+numba compiles the one that the order's type names (``_three_kinds``): each loop holds one kind's
+code, not several (typing and dropping another kind's code doubled the compile time; running
+beside it, up to twice as slow). The ladders and calendars keep each page's key in its row
+(``rkf``, ``rki``) and their lists in its ``link`` (``kvexp.fast.rows``).
 """
 from __future__ import annotations
 
@@ -35,159 +21,67 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from kvexp.fast.calendar_queue import (Calendars, calendar_delete, calendar_hint, calendar_hint_key, calendar_next,
-                                       calendar_set, calendar_top, new_calendars, no_calendars)
-from kvexp.fast.heap import (BLANK_INT, _less, heap_delete, heap_hint, heap_pop_root, heap_refresh_top,
-                             heap_root, heap_set, heap_top, new_heaps, pack)
+from kvexp.fast.calendar_queue import (WIDTH, Calendars, calendar_delete, calendar_hint, calendar_hint_key,
+                                       calendar_next, calendar_set, calendar_top, new_calendars, no_calendars)
+from kvexp.fast.heap import (heap_delete, heap_hint, heap_pop_root, heap_refresh_top, heap_root, heap_set,
+                             heap_top, new_heaps, pack)
 from kvexp.fast.jit import hot
 from kvexp.fast.ladder import (Ladders, ladder_delete, ladder_pop, ladder_rekey, ladder_root, ladder_set,
                                ladder_top, new_ladders, no_ladders)
 from kvexp.fast.rows import PageRows
 
-Order = namedtuple("Order", "heaps lad cal link rkf rki walk lim n_pages")
-PREV, NEXT = 0, 1
-IN_RUN = -2
+Order = namedtuple("Order", "heaps lad cal link rkf rki")
 
 
-def new_order(rows: PageRows, slots: np.ndarray, walk: int, ladders: bool = False,
-              bands: list[tuple[float, float]] | None = None) -> Order:
-    """Empty orders for tiers of at most ``slots[k]`` pages, over the pages' ``rows``;
-    ``walk`` bounds a run insertion (0: heaps only); ``ladders``: lazy bucket queues instead
-    (their filings' places use the rows' links: no run then); ``bands``: calendar queues over
-    primary keys in those ranges instead (their lists use the rows' links)."""
-    n_pages = len(rows.slot)
-    sentinels = np.arange(n_pages, n_pages + len(slots), dtype=np.int32)
-    rows.link[n_pages:, PREV] = sentinels  # each tier's run: its sentinel alone
-    rows.link[n_pages:, NEXT] = sentinels
-    rows.rkf[n_pages:] = np.inf
-    rows.rki[n_pages:] = BLANK_INT
-    lad, cal, heap_slots = no_ladders(), no_calendars(), slots
+def new_order(rows: PageRows, slots: np.ndarray, ladders: bool = False,
+              bands: list[tuple[float, float]] | None = None, width: float = WIDTH) -> Order:
+    """Empty orders for tiers of at most ``slots[k]`` pages, over the pages' ``rows``: heaps,
+    or with ``ladders`` lazy bucket queues, or with ``bands`` calendar queues over primary keys in
+    those ranges, a bucket per ``width`` key units."""
+    lad, cal, heap_slots = no_ladders(), no_calendars(), np.zeros(len(slots), np.int64)
     if ladders:
-        lad, walk, heap_slots = new_ladders(slots), 0, np.zeros(len(slots), np.int64)
+        lad = new_ladders(slots)
     elif bands is not None:
-        cal, walk, heap_slots = new_calendars(len(slots), bands), 0, np.zeros(len(slots), np.int64)
-    heaps = new_heaps(rows.slot, heap_slots)
-    return Order(heaps, lad, cal, rows.link, rows.rkf, rows.rki, walk, np.full(len(slots), walk, np.int64), n_pages)
-
-
-@hot
-def _unlink(o, p):
-    link = o.link
-    a, b = link[p, PREV], link[p, NEXT]
-    link[a, NEXT] = b
-    link[b, PREV] = a
-    o.heaps.slot[p, 0] = -1
-    o.heaps.slot[p, 1] = -1
-
-
-@hot
-def _relink(o, k, p, a, b):
-    """Put run entry p back between a and b, where ``_unlink`` took it from."""
-    o.link[a, NEXT] = p
-    o.link[b, PREV] = p
-    o.heaps.slot[p, 0] = IN_RUN
-    o.heaps.slot[p, 1] = k
-
-
-@hot
-def _run_insert(o, k, p, x1, y2):
-    """Put p, key (x1, y2), into tier k's run if its place is within ``lim[k]`` of the tail.
-    ``lim[k]`` starts at ``walk``; a failure (which walked all of it for nothing) halves it, a
-    success doubles it back, up to ``walk``: when most new keys land far from the tail (under
-    regret_aware, pages with large regret offsets hold the tail), failures stay cheap."""
-    link = o.link
-    s = o.n_pages + k
-    q = link[s, PREV]
-    lim = o.lim[k]
-    for _ in range(lim):
-        if q == s or _less(o.rkf[q], o.rki[q], x1, y2):  # p goes right after q
-            o.lim[k] = min(2 * lim, o.walk)
-            b = link[q, NEXT]
-            link[q, NEXT] = p
-            link[p, PREV] = q
-            link[p, NEXT] = b
-            link[b, PREV] = p
-            o.rkf[p] = x1
-            o.rki[p] = y2
-            o.heaps.slot[p, 0] = IN_RUN
-            o.heaps.slot[p, 1] = k
-            return True
-        q = link[q, PREV]
-    if lim > 1:
-        o.lim[k] = lim >> 1
-    return False
+        cal = new_calendars(len(slots), bands, width)
+    else:
+        heap_slots = slots
+    return Order(new_heaps(rows.slot, heap_slots), lad, cal, rows.link, rows.rkf, rows.rki)
 
 
 @hot
 def _heap_set(o, k, p, x1, x2):
     """Insert page p into tier k with key (x1, pack(x2, p)), or give it that key (a larger key
-    is recorded lazily, as in ``heap_set``, unless p is in the run and its new place there
-    is within ``walk`` of the tail)."""
-    y2 = pack(x2, p)
-    i = o.heaps.slot[p, 0]
-    if i == IN_RUN:
-        grows = not _less(x1, y2, o.rkf[p], o.rki[p])
-        a, b = o.link[p, PREV], o.link[p, NEXT]
-        _unlink(o, p)
-        if grows:  # to its place near the tail, else back where it was with its key recorded lazily
-            if not _run_insert(o, k, p, x1, y2):
-                _relink(o, k, p, a, b)
-            return
-        i = -1
-    if i >= 0 or not _run_insert(o, k, p, x1, y2):  # one call site: each inlines a sift
-        heap_set(o.heaps, k, p, x1, x2, o.walk == 0)
+    recorded lazily, as in ``heap_set``)."""
+    heap_set(o.heaps, k, p, x1, x2)
 
 
 @hot
 def _heap_delete(o, k, p):
-    """Remove page p from tier k."""
-    if o.heaps.slot[p, 0] == IN_RUN:
-        _unlink(o, p)
-    else:
-        heap_delete(o.heaps, k, p)
+    heap_delete(o.heaps, k, p)
 
 
 @hot
 def _heap_top(o, k):
     """The page with tier k's smallest stored key, and that key (possibly smaller than current)."""
-    p, x1, x2 = heap_top(o.heaps, k)
-    if o.walk > 0:
-        r = o.link[o.n_pages + k, NEXT]
-        if _less(o.rkf[r], o.rki[r], x1, x2):  # the sentinel's +inf never is
-            return np.int64(r), o.rkf[r], o.rki[r]
-    return p, x1, x2
+    return heap_top(o.heaps, k)
 
 
 @hot
 def _heap_refresh_top(o, k, p, x1, x2):
     """``p``, just returned by ``order_top``, has the larger current key (x1, pack(x2, p))."""
-    if o.heaps.slot[p, 0] == IN_RUN:
-        _unlink(o, p)
-        _heap_set(o, k, p, x1, x2)  # p is nowhere now: placed anew
-    else:
-        heap_refresh_top(o.heaps, k, x1, x2)
+    heap_refresh_top(o.heaps, k, x1, x2)
 
 
 @hot
 def _heap_pop(o, k, p):
     """Take ``p``, just returned by ``order_top`` with its current key, out of tier k."""
-    if o.heaps.slot[p, 0] == IN_RUN:
-        _unlink(o, p)
-    else:
-        heap_pop_root(o.heaps, k)
+    heap_pop_root(o.heaps, k)
 
 
 @hot
 def _heap_next(o, k):
-    """A page likely to be among tier k's next victims, for cache hints: the run's second entry
-    (its first is usually taken before a hint could help), else its first, else the heap's
-    root (any page when the tier is empty)."""
-    first = o.link[o.n_pages + k, NEXT]
-    second = o.link[first, NEXT]
-    if second < o.n_pages:
-        return np.int64(second)
-    if first < o.n_pages:
-        return np.int64(first)
+    """A page likely to be among tier k's next victims, for cache hints: the root (any page when
+    the tier is empty)."""
     return heap_root(o.heaps, k)
 
 

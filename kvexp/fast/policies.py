@@ -8,17 +8,17 @@ queues (``kvexp.fast.queues``); lfu, heavy_hitter and windowed_recency, keyed (h
 with hist a touch count (windowed: inside the window), keep frequency buckets
 (``kvexp.fast.buckets``), and
 windowed_recency, whose counts also fall as touches leave the window, an overflow heap per tier
-(``kvexp.fast.order`` without a run) for the pages whose fall would walk far in a bucket; belady
+(``kvexp.fast.order``) for the pages whose fall would walk far in a bucket; belady
 keeps each tier's pages in a bitmap-tree set of their next uses (a next use names its row, so it
 is unique among resident pages; pages never used again are members past the trace's rows,
 largest for the smallest page id, the reference's tie order), and its victim is the set's
-largest member. The others keep a sorted run plus an indexed heap per tier, or cost_aware a
-ladder and predictive a calendar queue (``kvexp.fast.order``), keyed by the same tuples as the
-reference, the float components computed with the same operations in the same order, so ties
-resolve alike. A key that grows is recorded
-lazily (in a heap too large for the cache and without a run, at once) and ``pol_evict`` re-keys a
-stale minimum before taking it, so the victim is always the page with the smallest current key,
-as in the reference.
+largest member. The others keep a calendar queue per tier (predictive, and regret_aware when
+its keys stay within a bounded offset of their last touch), a ladder (cost_aware) or an indexed
+heap (``kvexp.fast.order``), keyed by the same tuples as the reference, the float components
+computed with the same operations in the same order, so ties resolve alike. A key that grows is
+recorded lazily in a heap (in a heap too large for the cache, at once) and ``pol_evict`` re-keys
+a stale minimum before taking it, so the victim is always the page with the smallest current
+key, as in the reference.
 """
 from __future__ import annotations
 
