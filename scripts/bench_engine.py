@@ -282,8 +282,8 @@ print(t1 - t0, time.perf_counter() - t1)
 
 def startup_table(args: argparse.Namespace) -> None:
     """First run with an empty numba cache (compiles), then the same with the cache filled; then
-    cost_aware and predictive, whose orders (lazy bucket queues, calendar queues) are each in a
-    loop of their own, compiled on its first run."""
+    cost_aware and predictive, whose orders (lazy bucket queues; calendar queues, which
+    regret_aware shares) are each in a loop of their own, compiled on its first run."""
     rows = []
     cases = [("lru", "LRU", "first run (compiles, empty cache)"), ("lru", "LRU", "cached start-up (fresh process)"),
              ("cost_aware", "CostAware", "first cost_aware run (compiles its loop)"),

@@ -150,9 +150,9 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     if LFU <= kind <= WINDOWED:
         buckets = new_buckets(n, k, first_hists(page, n), rows * (1 + degree), at=kind == WINDOWED)
     if ordered:
-        bands, width = (_predicted_bands(rows, policy.unseen_gap), WIDTH) if kind == PREDICTIVE else (None, WIDTH)
-        if kind == REGRET:
-            bands, width = _regret_calendar(rows, policy, degree) or (None, WIDTH)
+        calendar = ((_predicted_bands(rows, policy.unseen_gap), WIDTH) if kind == PREDICTIVE
+                    else _regret_calendar(rows, policy, degree) if kind == REGRET else None)
+        bands, width = calendar or (None, WIDTH)
         order = new_order(per_page, most, ladders=kind == COST_AWARE, bands=bands, width=width)
     if kind == COST_AWARE:
         fp[FW], fp[RW], fp[LENGTH] = policy.freq_weight, policy.recency_weight, max(rows, 1)
