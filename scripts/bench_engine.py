@@ -13,7 +13,8 @@ reference ratios, every policy with prefetch none, markov and stride. Fast runs 
 are timed once. Times are CPU seconds of this process (steadier than wall time on a shared
 machine). "moves/access" counts fetches into tier 0, prefetches, demotions and drops per access:
 the work a run does. Then: windowed_recency by window size on the 4-tier runs (fast engine
-only), steady-state time per access from 1e3 to 1e6 resident pages (next to
+only), the stride runs again over 5,000 pages (their rows fit in L2: the time per page move
+there is mostly work), steady-state time per access from 1e3 to 1e6 resident pages (next to
 libCacheSim's LRU on the same traces), the machine's latency of a load that misses each cache
 level, trace and run bytes per access with the peak memory of a 10M-access run, and first-run
 compile and cached start-up times (fresh processes).
@@ -58,6 +59,8 @@ POLICIES = {"lru": LRU, "fifo": FIFO, "belady": Belady, "lfu": LFU, "heavy_hitte
             "predictive": Predictive}
 PREFETCH = {"none": lambda: None, "markov": MarkovPrefetch, "stride": StridePrefetch}
 SCALING_POLICIES = list(POLICIES)
+WORKING_SET_POLICIES = ["lru", "lfu", "cost_aware", "regret_aware", "windowed_recency", "predictive"]
+SMALL_PAGES = 5_000  # 64-byte rows: 320 KiB of page state, inside one core's L2
 
 
 def best_time(fn, repeat: int) -> tuple[float, object]:
@@ -161,6 +164,24 @@ def window_table(args: argparse.Namespace) -> None:
     print("\nwindowed_recency by window_size, 4 tiers as in table 1 (fast engine, best of "
           f"{args.repeat})\n")
     print(table(["window_size", "misses (none)", "acc/s (none)", "misses (stride)", "acc/s (stride)"], rows))
+
+
+def working_set_table(args: argparse.Namespace) -> None:
+    """The stride runs of table 1 next to the same runs over ``SMALL_PAGES`` pages, whose rows
+    fit in one core's L2 cache: the time per page move left there is mostly work, and the
+    difference is mostly what the larger working set costs in cache misses."""
+    rows = []
+    for pages in (SMALL_PAGES, args.pages):
+        sized = zipf(n_pages=pages, length=args.length, seed=42, scalar_jitter=64)
+        tiers = four_tiers(sized, 0.10)
+        n = len(sized)
+        for name in WORKING_SET_POLICIES:
+            t, res = best_time(lambda: kvexp.fast.run(sized, tiers, POLICIES[name](), StridePrefetch()), args.repeat)
+            m = float(moves(res.metrics, n))
+            rows.append([f"{pages:,}", name, f"{m:.2f}", rate(n, t), f"{t / n / m * 1e9:.0f}"])
+    print(f"\nStride prefetch, 4 tiers as in table 1, over {SMALL_PAGES:,} and {args.pages:,} pages (fast engine, "
+          f"best of {args.repeat})\n")
+    print(table(["pages", "policy", "moves/access", "fast acc/s", "ns per move"], rows))
 
 
 def scaling_table(args: argparse.Namespace, workdir: Path) -> None:
@@ -327,6 +348,7 @@ def main() -> None:
     kvexp.fast.run(zipf(n_pages=100, length=100), reference_tiers(), LRU())  # compile (or load) before timing
     speed_table(args)
     window_table(args)
+    working_set_table(args)
     with tempfile.TemporaryDirectory() as tmp:
         scaling_table(args, Path(tmp))
     latency_table(args)

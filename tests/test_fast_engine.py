@@ -260,7 +260,7 @@ def test_empty_trace():
 def test_regret_aware_orders_by_calendar_when_its_keys_follow_the_rows(params, calendar):
     """regret_aware's key is ``rw*last + horizon*(fw*hist + rgw*regret)``: with the defaults, the
     row of the last touch plus at most ``24 * 6 / (1 - 0.9)`` rows, so each tier's calendar has a
-    bucket per two rows over ``rows + 1440``. Unbounded regrets (decay 1), a hit count that could
+    bucket per row over ``rows + 1440``. Unbounded regrets (decay 1), a hit count that could
     reach a touch per row, or no weight on recency leave it on heaps."""
     rows = 100_000
     policy = RegretAware(**params)
@@ -269,7 +269,7 @@ def test_regret_aware_orders_by_calendar_when_its_keys_follow_the_rows(params, c
     assert isinstance(state.order.cal, Calendars) == calendar
     if calendar:
         high = rows + 24 * policy.regret_weight / (1 - 0.9)
-        assert state.order.cal.s[NB2] == int(high / 2.0) + 1 and len(state.order.cal.first) == 2
+        assert state.order.cal.s[NB2] == int(high) + 1 and len(state.order.cal.first) == 2
 
 
 def test_the_policies_and_prefetchers_share_three_compiled_loops(monkeypatch):

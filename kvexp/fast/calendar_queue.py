@@ -5,11 +5,12 @@ predictive's primary key is a predicted next touch, ``-(last + gap)``, and those
 in ranges fixed by the trace: ``0 .. 2 * rows`` for a page touched twice or more (its mean gap is
 at most its last touch), ``unseen_gap .. unseen_gap + rows`` for any other. regret_aware's is its
 last touch plus a bounded regret offset (``kvexp.fast.build._regret_calendar``). So a tier's order
-is an array of buckets over those ranges (``bands``), ``WIDTH`` trace rows each, never rebalanced:
-a page sits in the bucket its key falls in, on a doubly-linked list through the pages' rows
-(``link``), and a 64-ary bitmap tree (``kvexp.fast.bits``) of the non-empty buckets finds the
-first one. The smallest key is the smallest in that bucket, found by walking its list: pages
-are predicted at different rows, so a bucket seldom holds more than one or two.
+is an array of buckets over those ranges (``bands``), each ``WIDTH`` trace rows wide (regret_aware's
+one row), never rebalanced: a page sits in the bucket its key falls in, on a doubly-linked list
+through the pages' rows (``link``), and a 64-ary bitmap tree (``kvexp.fast.bits``) of the
+non-empty buckets finds the first one. The smallest key is the smallest in that bucket, found by
+walking its list: predictive's pages are predicted at different rows, so a bucket seldom holds
+more than one or two, and regret_aware's a row's page and the pages it prefetched.
 
 A heap of a million entries pays a cache miss per level below the cache on most removals (the
 entry that fills the root's place sinks through every level, and each level rewrites a random
