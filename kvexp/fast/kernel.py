@@ -19,8 +19,9 @@ from kvexp.fast.jit import hot, kernel
 from kvexp.fast.order import order_next
 from kvexp.fast.memhint import prefetch_hint
 from kvexp.fast.policies import (BELADY, FIFO, LFU, WINDOWED, belady_member, belady_next_victim, pol_access,
-                                 pol_advance, pol_evict, pol_hint, pol_insert, pol_remove)
+                                 pol_evict, pol_hint, pol_insert, pol_remove)
 from kvexp.fast.queues import queue_ahead
+from kvexp.fast.window import pol_advance
 from kvexp.fast.prefetch import MARKOV, NONE, candidates, table_slot
 
 DEMAND, PREFETCH, WRITE = 0, 1, 2

@@ -6,9 +6,9 @@ chosen by ``ps.kind`` at run time, so one compiled engine serves every policy (a
 predicts perfectly costs less than compiling nine engines). lru and fifo keep lazy-deletion
 queues (``kvexp.fast.queues``); lfu, heavy_hitter and windowed_recency, keyed (hist, last, page)
 with hist a touch count (windowed: inside the window), keep frequency buckets
-(``kvexp.fast.buckets``), and
-windowed_recency, whose counts also fall as touches leave the window, an overflow heap per tier
-(``kvexp.fast.order``) for the pages whose fall would walk far in a bucket; belady
+(``kvexp.fast.buckets``), and windowed_recency, whose counts also fall as touches leave the
+window, an overflow heap per tier for the pages whose fall would walk far in a bucket (its
+window and ``pol_advance``, the hook that expires touches: ``kvexp.fast.window``); belady
 keeps each tier's pages in a bitmap-tree set of their next uses (a next use names its row, so it
 is unique among resident pages; pages never used again are members past the trace's rows,
 largest for the smallest page id, the reference's tie order), and its victim is the set's
@@ -27,13 +27,14 @@ from collections import namedtuple
 import numpy as np
 
 from kvexp.fast.bits import bits_add, bits_discard, bits_max
-from kvexp.fast.bucket_arrays import AT, COUNT, OVERFLOW, STAMP
+from kvexp.fast.bucket_arrays import AT, COUNT
 from kvexp.fast.buckets import bucket_insert, bucket_peek, bucket_remove
 from kvexp.fast.heap import pack
-from kvexp.fast.jit import hot, kernel
+from kvexp.fast.jit import hot
 from kvexp.fast.order import (order_delete, order_hint, order_hint_key, order_pop, order_refresh_top, order_set,
                               order_top)
 from kvexp.fast.queues import queue_append, queue_move_to_end, queue_pop_oldest, queue_remove
+from kvexp.fast.window import in_overflow, overflow_delete, window_add
 
 LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY = range(9)
 
@@ -52,7 +53,6 @@ PolicyState = namedtuple(
 )
 HIST, LAST, AUX = range(3)
 REGRET_F = SIZE_COST = 0  # one float per page: regret's or cost_aware's
-EXPIRY_WALK = 8  # entries a windowed expiry may walk back in its bucket before it takes the heap
 # Float parameters, indices into ``fp``.
 FW, RW, LENGTH, HORIZON, RGW, DECAY, GAP = range(7)
 
@@ -123,59 +123,6 @@ def _rekey(ps, k, p):
     order_set(ps.order, k, p, x1, x2)
 
 
-@kernel
-def _overflow_set(o, k, p, x1, x2):
-    """Put p into tier k's overflow heap with key (x1, x2), or lower its key there (a call,
-    not inlined: it is rare, and a sift inlined here would lengthen the loop for every policy)."""
-    order_set(o, k, p, x1, x2)
-
-
-@hot
-def pol_advance(ps, loc, now):
-    """The trace reached row ``now``: called before the row's first hook, for windowed_recency
-    only.
-
-    Drop touches at positions <= now - window; a page resident in tier ``loc[p]`` moves down
-    one bucket, keeping its ``last``, or into (or up) the tier's overflow heap when its place
-    lies more than ``EXPIRY_WALK`` entries back (with a wide window, many pages' touches
-    interleave inside it, and an unbounded walk would pass them all). The reference expires
-    at every hook call; every row calls at least one hook and nothing happens between the
-    start of a row and its first hook, so expiring once per row, here, leaves every hook call
-    seeing the same state.
-    """
-    ring, q, pst = ps.ring, ps.ring_state, ps.buckets.pst
-    head, count = q[0], q[1]
-    mask = len(ring) - 1
-    edge = now - ps.window
-    while count > 0 and ring[head, 0] <= edge:
-        p = ring[head, 1]
-        head = (head + 1) & mask
-        count -= 1
-        h = pst[p, COUNT]
-        pst[p, COUNT] = h - 1
-        k = loc[p]
-        if k < 0:
-            continue
-        last = np.int64(pst[p, AT])
-        if not _in_overflow(ps, p):
-            bucket_remove(ps.buckets, k, p, h)
-            if bucket_insert(ps.buckets, k, p, h - 1, last, EXPIRY_WALK):
-                continue
-            pst[p, STAMP] = OVERFLOW
-        _overflow_set(ps.order, k, p, float(h - 1), last)  # a smaller key: moved up at once
-    q[0] = head
-    q[1] = count
-
-
-@hot
-def _window_add(ps, p, now):
-    q = ps.ring_state
-    tail = (q[0] + q[1]) & (len(ps.ring) - 1)
-    ps.ring[tail, 0] = now
-    ps.ring[tail, 1] = p
-    q[1] += 1
-
-
 @hot
 def _touch(ps, p, now):
     """State update of an access or an insert into tier 0 (before the key is recomputed)."""
@@ -199,7 +146,7 @@ def pol_insert(ps, k, p, now):
         if k == 0:
             pst[p, COUNT] += 1
             if kind == WINDOWED:
-                _window_add(ps, p, now)
+                window_add(ps, p, now)
         if kind == WINDOWED:
             pst[p, AT] = now
         bucket_insert(ps.buckets, k, p, pst[p, COUNT], now, len(ps.buckets.ent))
@@ -237,7 +184,7 @@ def pol_access(ps, k, p, now):
         _leave_bucket(ps, k, p, h)
         pst[p, COUNT] = h + 1
         if kind == WINDOWED:
-            _window_add(ps, p, now)
+            window_add(ps, p, now)
             pst[p, AT] = now
         bucket_insert(ps.buckets, k, p, h + 1, now, len(ps.buckets.ent))
         return
@@ -250,25 +197,11 @@ def pol_access(ps, k, p, now):
     _rekey(ps, k, p)
 
 
-@kernel
-def _overflow_delete(o, k, p):
-    """Take p out of tier k's overflow heap (a call, not inlined: it is rare)."""
-    order_delete(o, k, p)
-
-
-@hot
-def _in_overflow(ps, p):
-    """True when resident page p is in windowed_recency's overflow heap, not in a bucket: its
-    bucket stamp is ``OVERFLOW`` (a bucket insert always sets it to a slot), so the check
-    reads the word a bucket move reads anyway."""
-    return ps.kind == WINDOWED and ps.buckets.pst[p, STAMP] == OVERFLOW
-
-
 @hot
 def _leave_bucket(ps, k, p, h):
     """Take p (hist h) out of tier k's bucket, or out of windowed_recency's overflow heap."""
-    if _in_overflow(ps, p):
-        _overflow_delete(ps.order, k, p)
+    if ps.kind == WINDOWED and in_overflow(ps.buckets, p):
+        overflow_delete(ps.order, k, p)
     else:
         bucket_remove(ps.buckets, k, p, h)
 
