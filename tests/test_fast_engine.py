@@ -28,6 +28,7 @@ from kvexp.engine import Simulation
 from kvexp.fast.build import policy_state
 from kvexp.fast.calendar_queue import NB2, Calendars
 from kvexp.fast.heap import DEEP
+from kvexp.fast.ladder_arrays import SPLIT_B
 from kvexp.hardware import h100
 from kvexp.policies.belady import Belady
 from kvexp.policies.cost_aware import CostAware
@@ -196,6 +197,28 @@ def test_heaps_and_sets_too_large_for_the_cache_match_reference(policy, prefetch
     make = POLICIES.get(policy, lambda: RegretAware(recency_weight=0.0, freq_weight=1.0))
     metrics = assert_same(trace, tiers, make, PREFETCHERS[prefetch], fp16(), label=policy)
     assert metrics["hits"] > resident  # the full tier was hit, not only filled
+
+
+def test_cost_aware_splits_its_churning_bucket_with_identical_results(monkeypatch):
+    """With stride prefetch on a Zipf trace of jittered page sizes (``scripts/bench_engine.py``'s
+    setup, smaller), tier 0's lowest keys crowd one rung bucket, which the ladder spreads over a
+    fine rung (``kvexp.fast.ladder``); the run must still match the reference exactly."""
+    trace = synthetic.zipf(n_pages=2_000, length=40_000, seed=42, scalar_jitter=64)
+    distinct = fp16().page_bytes(trace.pages.n_scalars)[np.unique(trace.page)]
+    tiers = reference_tiers(0.1 * int(distinct.sum()) / reference_tiers()[0].capacity_bytes)
+    states = []
+
+    def keep(*args, **kwargs):
+        states.append(policy_state(*args, **kwargs))
+        return states[-1]
+
+    monkeypatch.setattr(kvexp.fast.driver, "policy_state", keep)
+    split = []
+    observe = [lambda stop, counters: split.append(int(states[-1].order.lad.s[0, SPLIT_B]) >= 0)]
+    fast = kvexp.fast.run(trace, tiers, CostAware(), StridePrefetch(), observers=observe, every=1_000)
+    ref = Simulation(tiers, CostAware(), StridePrefetch(), fp16()).run(trace)
+    assert fast.metrics == ref.metrics and np.array_equal(fast.served_by, ref.served_by)
+    assert sum(split) > len(split) // 2  # a fine rung was in use at most observations
 
 
 def test_full_size_zipf_matches_libcachesim(tmp_path):

@@ -18,7 +18,7 @@ from numba import njit
 
 from kvexp.fast.calendar_queue import CALENDAR, Calendars, NoCalendars
 from kvexp.fast.heap import DEEP, pack
-from kvexp.fast.ladder import FILINGS, LADDER, SLACK, Ladders, NoLadders, new_ladders
+from kvexp.fast.ladder_arrays import FILINGS, LADDER, NB1, NBOT, SLACK, SPLIT_B, Ladders, NoLadders, new_ladders
 from kvexp.fast.order import new_order, order_delete, order_pop, order_refresh_top, order_set, order_top
 from kvexp.fast.rows import page_rows
 
@@ -154,49 +154,65 @@ def test_a_calendar_breaks_ties_in_a_bucket_like_the_key_tuples() -> None:
     assert (rows.slot[:, 0] == -1).all()  # all gone
 
 
+class _HeapqScript:
+    """Operations on one tier for ``_apply``, and the victims a lazy-deletion heapq takes."""
+
+    def __init__(self) -> None:
+        self.keys: dict[int, tuple[int, int]] = {}
+        self.queue: list[tuple[int, int, int]] = []
+        self.ops: list[tuple[int, ...]] = []
+        self.expected: list[int] = []
+
+    def put(self, p: int, key: tuple[int, int]) -> None:
+        self.keys[p] = key
+        heapq.heappush(self.queue, (*key, p))
+        self.ops.append((SET, 0, p, *key))
+        self.expected.append(-1)
+
+    def delete(self, p: int) -> None:
+        del self.keys[p]
+        self.ops.append((DELETE, 0, p, 0, 0))
+        self.expected.append(-1)
+
+    def evict(self) -> int:
+        while self.keys.get(self.queue[0][2]) != self.queue[0][:2]:  # a stale or removed page's entry
+            heapq.heappop(self.queue)
+        v = heapq.heappop(self.queue)[2]
+        del self.keys[v]
+        self.ops.append((EVICT, 0, 0, 0, 0))
+        self.expected.append(v)
+        return v
+
+    def script(self) -> tuple[np.ndarray, list[int]]:
+        return np.array(self.ops, np.int64), self.expected
+
+
 def _large_script(seed: int, n_pages: int, steps: int) -> tuple[np.ndarray, list[int]]:
     """One tier: all but 500 of ``n_pages`` inserted, then ``steps`` random inserts, key
     changes (mostly up), removals and evictions; expected victims from a lazy-deletion heapq."""
     rng = np.random.default_rng(seed)
-    keys: dict[int, tuple[int, int]] = {}
-    queue: list[tuple[int, int, int]] = []
-    ops, expected = [], []
-
-    def put(p, key):
-        keys[p] = key
-        heapq.heappush(queue, (*key, p))
-        ops.append((SET, 0, p, *key))
-        expected.append(-1)
-
+    h = _HeapqScript()
     for p in range(n_pages - 500):
-        put(p, (int(rng.integers(0, n_pages)), int(rng.integers(0, 3))))
+        h.put(p, (int(rng.integers(0, n_pages)), int(rng.integers(0, 3))))
     free = list(range(n_pages - 500, n_pages))
     t = n_pages
     for _ in range(steps):
         t += 1
         r = rng.random()
         if r < 0.3 and free:
-            put(free.pop(int(rng.integers(len(free)))), (t + int(rng.integers(-n_pages, 2)), 0))
+            h.put(free.pop(int(rng.integers(len(free)))), (t + int(rng.integers(-n_pages, 2)), 0))
         elif r < 0.7:
             p = int(rng.integers(n_pages))
-            if p in keys:
-                put(p, (t, 1) if rng.random() < 0.7 else (keys[p][0] - int(rng.integers(1, 50)), 0))
+            if p in h.keys:
+                h.put(p, (t, 1) if rng.random() < 0.7 else (h.keys[p][0] - int(rng.integers(1, 50)), 0))
         elif r < 0.8:
             p = int(rng.integers(n_pages))
-            if p in keys:
-                del keys[p]
+            if p in h.keys:
+                h.delete(p)
                 free.append(p)
-                ops.append((DELETE, 0, p, 0, 0))
-                expected.append(-1)
         else:
-            while keys.get(queue[0][2]) != queue[0][:2]:  # a stale or removed page's entry
-                heapq.heappop(queue)
-            v = heapq.heappop(queue)[2]
-            del keys[v]
-            free.append(v)
-            ops.append((EVICT, 0, 0, 0, 0))
-            expected.append(v)
-    return np.array(ops, np.int64), expected
+            free.append(h.evict())
+    return h.script()
 
 
 @pytest.mark.parametrize("slack", [None, SLACK, 100, "calendar"])
@@ -238,6 +254,35 @@ def test_a_large_heap_places_grown_keys_at_once(n_pages: int, eager: bool) -> No
     assert _apply(o, ops, cur1, np.zeros(n_pages, np.int64)).tolist() == [*range(5), *range(6, n_pages), 5]
 
 
+def test_a_crowded_rung_bucket_is_split_over_a_fine_rung() -> None:
+    """cost_aware's churn: pages arrive and leave at keys in a narrow band that drifts up with
+    time, far below a few hot pages, so the whole band falls in one of the rung's buckets.
+    Reached, that bucket is spread over a fine rung, and the band's new keys are filed there
+    instead of piling into the bottom's heap; the victims must still equal heapq's."""
+    rng = np.random.default_rng(5)
+    n_pages, cap, band = 6_000, 3_000, 3_000
+    h = _HeapqScript()
+    for p in range(100):  # hot pages, far above the band
+        h.put(p, (10**9 + int(rng.integers(10**6)), 0))
+    free = list(range(100, n_pages))
+    for t in range(60_000):
+        if len(h.keys) == cap:
+            free.append(h.evict())
+        h.put(free.pop(int(rng.integers(len(free)))), (t + int(rng.integers(band)), t))
+        if rng.random() < 0.2:  # a band page is touched: its key grows past the band's
+            p = int(rng.integers(100, n_pages))
+            if p in h.keys:
+                h.put(p, (t + band + int(rng.integers(band)), t))
+    ops, expected = h.script()
+    rows = page_rows(n_pages)
+    order = _ladder_order(rows, np.array([cap], np.int64))
+    got = _apply(order, ops, np.zeros(n_pages), np.zeros(n_pages, np.int64))
+    assert got.tolist() == expected
+    assert sum(e >= 0 for e in expected) > 50_000
+    assert order.lad.s[0, SPLIT_B] >= 0 and order.lad.s[0, NB1] > 1  # the fine rung is in use
+    assert order.lad.s[0, NBOT] < 64  # ... and the bottom stays small
+
+
 def test_only_a_ladder_order_carries_ladders() -> None:
     """The loop compiled for heaps must not see ladders or calendars, and a ladder or calendar
     order lays out no heap."""
@@ -260,25 +305,15 @@ def test_a_ladder_keeps_the_order_under_skewed_keys() -> None:
     rng = np.random.default_rng(11)
     n_pages, cap = 5_000, 4_000
     count = np.minimum(rng.zipf(1.3, n_pages), 100_000)
-    keys: dict[int, tuple[int, int]] = {}
-    queue: list[tuple[int, int, int]] = []
-    ops, expected = [], []
+    h = _HeapqScript()
     for t in range(40_000):
         p = int(rng.integers(n_pages))
-        if p not in keys and len(keys) == cap:
-            while keys.get(queue[0][2]) != queue[0][:2]:
-                heapq.heappop(queue)
-            v = heapq.heappop(queue)[2]
-            del keys[v]
-            ops.append((EVICT, 0, 0, 0, 0))
-            expected.append(v)
+        if p not in h.keys and len(h.keys) == cap:
+            h.evict()
         count[p] += 1
-        keys[p] = (int(count[p]), t)
-        heapq.heappush(queue, (*keys[p], p))
-        ops.append((SET, 0, p, *keys[p]))
-        expected.append(-1)
+        h.put(p, (int(count[p]), t))
+    ops, expected = h.script()
     rows = page_rows(n_pages)
-    got = _apply(_ladder_order(rows, np.array([cap], np.int64)), np.array(ops, np.int64), np.zeros(n_pages),
-                 np.zeros(n_pages, np.int64))
+    got = _apply(_ladder_order(rows, np.array([cap], np.int64)), ops, np.zeros(n_pages), np.zeros(n_pages, np.int64))
     assert got.tolist() == expected
     assert sum(e >= 0 for e in expected) > 5_000

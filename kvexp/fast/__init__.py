@@ -9,8 +9,8 @@ cached on disk, so only the first run on a machine pays for compilation.
 
 Modules: ``driver`` (the API), ``build`` (state from the Python objects), ``kernel`` (the access
 loop), ``policies`` with ``queues`` / ``buckets`` and ``bucket_arrays`` / ``bits`` / ``order`` /
-``heap`` / ``ladder`` / ``calendar_queue`` / ``rows`` (eviction orders and per-page state),
-``window`` (windowed_recency's window and overflow heap), ``prefetch`` (stride, markov),
+``heap`` / ``ladder`` and ``ladder_arrays`` / ``calendar_queue`` / ``rows`` (eviction orders and
+per-page state), ``window`` (windowed_recency's window and overflow heap), ``prefetch`` (stride, markov),
 ``nextuse`` (Belady's future, chunked), ``memhint`` (CPU prefetch hints), ``jit`` (compile
 settings and cache keying).
 """

@@ -1,4 +1,4 @@
-"""Lazy bucket queues (numba): cost_aware's tier orders, a ladder of one rung per tier.
+"""Lazy bucket queues (numba): cost_aware's tier orders, a ladder of a rung (and a fine rung) per tier.
 
 A heap of a million entries pays a cache miss per level below the cache on every removal, on a
 path chosen level by level (cost_aware's time per access tripled from 1e3 to 1e6 resident pages
@@ -9,13 +9,24 @@ on a heap). Here a tier's pages sit in three places, each read in order or at on
 - **rung**: ``nb`` buckets over the keys ``[lo, hi]``, bucket ``b`` holding the pages whose key
   has ``min(floor(sqrt((key - lo) * iw)), nb - 1) == b`` (below). Buckets below ``cur`` are
   spent (their pages went to the bottom); a bucket is a list of 16-page chunks (a cache line);
-- **top**: the pages whose key is past ``hi``, unsorted.
+- **top**: the pages whose key is past ``hi``, unsorted;
+- **fine rung**: when the bucket the bottom takes next holds ``SPLIT`` filings or more, its
+  pages are spread instead over ``nb1`` equal buckets from its smallest key to the bucket's
+  end (``_split``), and the bottom takes those one at a time. Keys that fall in the split bucket
+  are then filed in the fine rung, not the bottom, while it lasts.
+
+The fine rung is for cost_aware's churn: with prefetch, pages come and go at the tier's lowest
+keys, a band (one touch count, recency and size spreading it) narrower than a rung bucket and
+drifting up with time. Without it all of them sat in the bottom (about 1,700 of tier 0's 9,400
+pages in the stride rows of ``scripts/bench_engine.py``), each removal a sift through a heap of
+that size; with it the bottom holds a bucket's handful.
 
 A page's key is in its row (``rkf``, ``rki``; its ``slot`` reads ``(LADDER, tier)``), and so is
-where it is filed (``loc``: a bucket, ``TOP`` or ``BOTTOM``). A new key goes where its bucket
-number sends it (below ``cur``: the bottom; past the rung: the top), so every bottom key is
-smaller than every rung or top key (the bucket number never falls as the key grows); a key that
-stays in its bucket, or in the top, is not filed again. When the bottom empties it takes bucket
+where it is filed (``loc``: a bucket, ``TOP`` or ``BOTTOM``; fine buckets are numbered from
+``NBMAX``). A new key goes where its bucket number sends it (below ``cur``: the fine rung's
+bucket at or past its current one, else the bottom; past the rung: the top), so every bottom key
+is smaller than every fine rung, rung or top key (bucket numbers never fall as the key grows); a
+key that stays in its bucket, or in the top, is not filed again. When the bottom empties it takes bucket
 ``cur``, reading each page's key from its row then; when the rung is spent, the top is spread
 over a new rung of about ``len(top) / SPREAD`` buckets between the smallest and largest key it
 was given. Each page is thus moved a few times, in order, where a heap would sift it through
@@ -40,107 +51,18 @@ equal widths put nearly every page in bucket 0, and the bottom becomes a large h
 """
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numpy as np
 
-from kvexp.fast.heap import BLANK_INT, PAGE_MASK, _less
+from kvexp.fast.heap import BLANK_INT, PAGE_MASK
 from kvexp.fast.jit import hot, kernel
+from kvexp.fast.ladder_arrays import (BOTTOM, CAP, CHUNK, COFF, COUNT, CUR, CUR1, EOFF, FILL, FREE, HEAD, HI,
+                                      IW, IW1, LADDER, LO, LO1, MARK, MOFF, NB, NB1, NBK, NBMAX, NBOT, NTOP,
+                                      SPLIT_B, SPREAD, TAIL, TMAX, TMIN, TOFF, TOP, bottom_add, bottom_pop,
+                                      bucket_append, filed, live_bottom, top_add)
 from kvexp.fast.memhint import prefetch_hint
 
-Ladders = namedtuple("Ladders", "s f ef ei top chunk cnext free meta")
-NoLadders = namedtuple("NoLadders", Ladders._fields)  # the same arrays, unused: a run on heaps
-LADDER = -3  # a page's heap slot while a ladder holds it
-TOP, BOTTOM, MARK = -1, -2, -3  # a page's ``loc`` besides a bucket number (MARK: kept by a compaction)
-CHUNK = 16  # pages per bucket chunk: one cache line
-SPREAD = 8  # pages per bucket when a rung is laid out
-SLACK = 1024
-FILINGS = 4  # filings per page a tier can hold, before a compaction
 AHEAD = 16  # filings whose rows a pass over the top hints ahead
-# per-tier scalars in ``s`` and floats in ``f``
-NBOT, NTOP, NBK, NB, CUR, FREE, CAP, EOFF, TOFF, COFF, MOFF, NBMAX, NCH = range(13)
-LO, HI, IW, TMIN, TMAX = range(5)
-HEAD, TAIL, FILL = range(3)  # a bucket's ``meta`` row
-
-
-def new_ladders(slots: np.ndarray, slack: int = SLACK, per_slot: int = FILINGS) -> Ladders:
-    """A ladder per tier, tier k holding at most ``slots[k]`` pages (and ``per_slot * slots[k] +
-    slack`` filings before a compaction)."""
-    n = len(slots)
-    s = np.zeros((n, 13), np.int64)
-    e = c = m = 0
-    for k in range(n):
-        r = int(slots[k])
-        cap, nbmax = per_slot * r + slack, r // SPREAD + 2
-        nch = cap // CHUNK + nbmax + 2
-        s[k, CAP], s[k, EOFF], s[k, TOFF], s[k, COFF], s[k, MOFF] = cap, e, e, c, m
-        s[k, NBMAX], s[k, NCH], s[k, FREE] = nbmax, nch, nch
-        e, c, m = e + cap + 1, c + nch, m + nbmax
-    f = np.zeros((n, 5))
-    f[:, LO], f[:, HI], f[:, TMIN], f[:, TMAX] = -np.inf, -np.inf, np.inf, -np.inf  # all to the top
-    ent = np.zeros(2 * e, np.float64)
-    free = np.zeros(c, np.int32)
-    for k in range(n):  # each tier's free chunks, a stack
-        free[s[k, COFF]:s[k, COFF] + s[k, NCH]] = np.arange(s[k, NCH], dtype=np.int32)
-    return Ladders(s, f, ent, ent.view(np.int64), np.zeros(e, np.int32), np.zeros(c * CHUNK, np.int32),
-                   np.full(c, -1, np.int32), free, np.full((m, 3), -1, np.int32))
-
-
-def no_ladders() -> NoLadders:
-    """Placeholders for a run whose tiers keep heaps: the same arrays, empty, of another type."""
-    return NoLadders(*new_ladders(np.zeros(0, np.int64)))
-
-
-@hot
-def _filed(slot, loc, k, p, where):
-    """Page p is in tier k, filed at ``where``."""
-    return (slot[p, 0] == LADDER) & (slot[p, 1] == k) & (loc[p, 0] == where)
-
-
-@hot
-def _live_bottom(rkf, rki, slot, loc, k, x1, x2):
-    """Whether the bottom entry (x1, x2) is its page's current key in tier k (else stale)."""
-    p = x2 & PAGE_MASK
-    return _filed(slot, loc, k, p, BOTTOM) and rkf[p] == x1 and rki[p] == x2
-
-
-@hot
-def _bottom_push(g, base, n, x1, x2):
-    ef, ei = g.ef, g.ei
-    i = n
-    while i > 0:
-        par = (i - 1) >> 2
-        j = 2 * (base + par)
-        if not _less(x1, x2, ef[j], ei[j + 1]):
-            break
-        ef[2 * (base + i)] = ef[j]
-        ei[2 * (base + i) + 1] = ei[j + 1]
-        i = par
-    ef[2 * (base + i)] = x1
-    ei[2 * (base + i) + 1] = x2
-
-
-@hot
-def _bottom_pop(g, base, n):
-    """Drop the root of a bottom heap of n entries."""
-    ef, ei = g.ef, g.ei
-    n -= 1
-    x1, x2 = ef[2 * (base + n)], ei[2 * (base + n) + 1]
-    i, c = 0, 1
-    while c < n:
-        m = c
-        for d in range(1, 4):
-            j, jm = 2 * (base + c + d), 2 * (base + m)
-            if c + d < n and _less(ef[j], ei[j + 1], ef[jm], ei[jm + 1]):
-                m = c + d
-        jm = 2 * (base + m)
-        if not _less(ef[jm], ei[jm + 1], x1, x2):
-            break
-        ef[2 * (base + i)] = ef[jm]
-        ei[2 * (base + i) + 1] = ei[jm + 1]
-        i, c = m, 4 * m + 1
-    ef[2 * (base + i)] = x1
-    ei[2 * (base + i) + 1] = x2
+SPLIT = 64  # filings from which a bucket reached is spread over a fine rung, not into the bottom
 
 
 @hot
@@ -157,54 +79,33 @@ def _bucket_of(g, k, x1):
 
 
 @hot
+def _fine_bucket(g, k, x1):
+    """Key x1's bucket in tier k's fine rung (clamped to it: a monotone map)."""
+    x = (x1 - g.f[k, LO1]) * g.f[k, IW1]
+    return max(min(np.int64(x) if x < g.s[k, NB1] else g.s[k, NB1], g.s[k, NB1] - 1), 0)
+
+
+@hot
 def _where(g, k, x1):
-    """Where key x1 is filed in tier k: its bucket in the rung, ``BOTTOM`` below the rung's
-    current bucket, ``TOP`` past the rung."""
-    b = _bucket_of(g, k, x1)
-    return BOTTOM if b < g.s[k, CUR] else (TOP if b >= g.s[k, NB] else b)
-
-
-@hot
-def _append(g, k, b, p):
-    s, meta = g.s, g.meta
-    mb = s[k, MOFF] + b
-    t = meta[mb, TAIL]
-    if t < 0 or meta[mb, FILL] == CHUNK:
-        s[k, FREE] -= 1
-        c = g.free[s[k, COFF] + s[k, FREE]]
-        g.cnext[s[k, COFF] + c] = -1
-        if t < 0:
-            meta[mb, HEAD] = c
-        else:
-            g.cnext[s[k, COFF] + t] = c
-        meta[mb, TAIL] = c
-        meta[mb, FILL] = 0
-        t = c
-    g.chunk[(s[k, COFF] + t) * CHUNK + meta[mb, FILL]] = p
-    meta[mb, FILL] += 1
-    s[k, NBK] += 1
-
-
-@hot
-def _top_add(g, k, p, x1):
-    s, f = g.s, g.f
-    g.top[s[k, TOFF] + s[k, NTOP]] = p
-    s[k, NTOP] += 1
-    f[k, TMIN] = min(f[k, TMIN], x1)
-    f[k, TMAX] = max(f[k, TMAX], x1)
-
-
-@hot
-def _bottom_add(g, k, x1, x2):
+    """Where key x1 is filed in tier k: its bucket in the rung, ``TOP`` past the rung; below the
+    rung's current bucket, its bucket in the fine rung (numbered from ``NBMAX``) if it falls in
+    the rung bucket that one splits and at or past its current bucket, else ``BOTTOM``."""
     s = g.s
-    _bottom_push(g, s[k, EOFF], s[k, NBOT], x1, x2)
-    s[k, NBOT] += 1
+    b = _bucket_of(g, k, x1)
+    if b >= s[k, CUR]:
+        return TOP if b >= s[k, NB] else b
+    if b == s[k, SPLIT_B] and s[k, CUR1] < s[k, NB1]:
+        b1 = _fine_bucket(g, k, x1)
+        if b1 >= s[k, CUR1]:
+            return s[k, NBMAX] + b1
+    return BOTTOM
 
 
 @kernel
 def _drain(g, rkf, rki, slot, loc, k, b, keep):
     """Empty bucket b of tier k: its live pages go to the bottom, keyed as their rows say
-    (``keep`` 0), or to the top, marked (``keep`` 1, a compaction's); each page once."""
+    (``keep`` 0), to the top, marked (``keep`` 1, a compaction's), or to the fine rung
+    (``keep`` 2); each page once."""
     s, meta, co = g.s, g.meta, g.s[k, COFF]
     mb = s[k, MOFF] + b
     c = meta[mb, HEAD]
@@ -216,19 +117,50 @@ def _drain(g, rkf, rki, slot, loc, k, b, keep):
                 prefetch_hint(rkf, g.chunk[(co + nxt) * CHUNK + j])
         for j in range(m):
             p = g.chunk[(co + c) * CHUNK + j]
-            if _filed(slot, loc, k, p, b):
-                if keep:
+            if filed(slot, loc, k, p, b):
+                if keep == 1:
                     loc[p, 0] = MARK
-                    _top_add(g, k, p, rkf[p])
+                    top_add(g, k, p, rkf[p])
+                elif keep == 2:
+                    b1 = s[k, NBMAX] + _fine_bucket(g, k, rkf[p])
+                    loc[p, 0] = b1
+                    bucket_append(g, k, b1, p)
                 else:
                     loc[p, 0] = BOTTOM
-                    _bottom_add(g, k, rkf[p], rki[p])
+                    bottom_add(g, k, rkf[p], rki[p])
         s[k, NBK] -= m
         g.free[co + s[k, FREE]] = c
         s[k, FREE] += 1
         c = nxt
     meta[mb, HEAD] = -1
     meta[mb, TAIL] = -1
+    meta[mb, COUNT] = 0
+
+
+@kernel
+def _split(g, rkf, rki, slot, loc, k, b):
+    """Spread rung bucket b of tier k (the rung's current one, the bottom empty) over a fine
+    rung of equal buckets from its smallest live key to the bucket's end: keys that crowd one
+    rung bucket (the pages churning at the tier's lowest keys, whose band drifts up as they
+    come and go) are then filed in order, not into the bottom's heap."""
+    s, f, meta, co = g.s, g.f, g.meta, g.s[k, COFF]
+    mb = s[k, MOFF] + b
+    lo, hi = np.inf, -np.inf
+    c = meta[mb, HEAD]
+    while c >= 0:
+        m = CHUNK if c != meta[mb, TAIL] else meta[mb, FILL]
+        for j in range(m):
+            p = g.chunk[(co + c) * CHUNK + j]
+            if filed(slot, loc, k, p, b):
+                lo, hi = min(lo, rkf[p]), max(hi, rkf[p])
+        c = g.cnext[co + c]
+    nb1 = min(max(meta[mb, COUNT] // SPREAD, 1), s[k, NBMAX])
+    s[k, NB1], s[k, CUR1], s[k, SPLIT_B] = nb1, 0, b
+    end = f[k, HI] if b == s[k, NB] - 1 else f[k, LO] + (b + 1) * (b + 1) / f[k, IW]
+    hi = max(hi, end)
+    f[k, LO1] = lo if lo <= hi else 0.0  # (no live page: every key to the first bucket)
+    f[k, IW1] = nb1 / (hi - lo) if hi > lo else 0.0
+    _drain(g, rkf, rki, slot, loc, k, b, 2)
 
 
 @kernel
@@ -239,6 +171,7 @@ def _spread_top(g, rkf, slot, loc, k):
     base, n = s[k, TOFF], s[k, NTOP]
     nb = min(max(n // SPREAD, 1), s[k, NBMAX])
     s[k, NTOP], s[k, CUR], s[k, NB] = 0, 0, nb
+    s[k, NB1], s[k, CUR1], s[k, SPLIT_B] = 0, 0, -1
     lo, hi = f[k, TMIN], f[k, TMAX]
     f[k, LO], f[k, HI], f[k, TMIN], f[k, TMAX] = lo, hi, np.inf, -np.inf
     f[k, IW] = nb * nb / (hi - lo) if hi > lo else 1.0
@@ -246,10 +179,10 @@ def _spread_top(g, rkf, slot, loc, k):
         if i + AHEAD < base + n:
             prefetch_hint(rkf, top[i + AHEAD])
         p = top[i]
-        if _filed(slot, loc, k, p, TOP):
+        if filed(slot, loc, k, p, TOP):
             b = _bucket_of(g, k, rkf[p])  # within [0, nb): lo <= every key given to the top <= hi
             loc[p, 0] = b
-            _append(g, k, b, p)
+            bucket_append(g, k, b, p)
 
 
 @kernel
@@ -263,21 +196,24 @@ def _compact(g, rkf, rki, slot, loc, k):
         if i + AHEAD < base + n:
             prefetch_hint(rkf, top[i + AHEAD])
         p = top[i]
-        if _filed(slot, loc, k, p, TOP):
+        if filed(slot, loc, k, p, TOP):
             loc[p, 0] = MARK
-            _top_add(g, k, p, rkf[p])
+            top_add(g, k, p, rkf[p])
     e0, e1 = s[k, EOFF], s[k, EOFF] + s[k, NBOT]
     for i in range(e0, e1):
         if i + AHEAD < e1:
             prefetch_hint(rkf, ei[2 * (i + AHEAD) + 1] & PAGE_MASK)
         x1, x2 = ef[2 * i], ei[2 * i + 1]
         p = x2 & PAGE_MASK
-        if _live_bottom(rkf, rki, slot, loc, k, x1, x2):
+        if live_bottom(rkf, rki, slot, loc, k, x1, x2):
             loc[p, 0] = MARK
-            _top_add(g, k, p, x1)
+            top_add(g, k, p, x1)
     s[k, NBOT] = 0
     for b in range(s[k, CUR], s[k, NB]):
         _drain(g, rkf, rki, slot, loc, k, b, 1)
+    for b in range(s[k, CUR1], s[k, NB1]):
+        _drain(g, rkf, rki, slot, loc, k, s[k, NBMAX] + b, 1)
+    s[k, NB1], s[k, CUR1], s[k, SPLIT_B] = 0, 0, -1
     for i in range(base, base + s[k, NTOP]):
         if i + AHEAD < base + s[k, NTOP]:
             prefetch_hint(rkf, top[i + AHEAD])
@@ -291,7 +227,7 @@ def ladder_set(g, rkf, rki, slot, loc, k, p, x1, x2):
     """Give page p the key (x1, x2) in tier k (x2 packs the page id, ``kvexp.fast.heap.pack``)."""
     s = g.s
     where = _where(g, k, x1)
-    same = where != BOTTOM and _filed(slot, loc, k, p, where)
+    same = where != BOTTOM and filed(slot, loc, k, p, where)
     rkf[p], rki[p] = x1, x2
     slot[p, 0], slot[p, 1] = LADDER, k
     if same:  # still filed where it belongs
@@ -303,11 +239,11 @@ def ladder_set(g, rkf, rki, slot, loc, k, p, x1, x2):
         where = _where(g, k, x1)
     loc[p, 0] = where
     if where == BOTTOM:
-        _bottom_add(g, k, x1, x2)
+        bottom_add(g, k, x1, x2)
     elif where == TOP:
-        _top_add(g, k, p, x1)
+        top_add(g, k, p, x1)
     else:
-        _append(g, k, where, p)
+        bucket_append(g, k, where, p)
 
 
 @kernel
@@ -330,17 +266,24 @@ def ladder_top(g, rkf, rki, slot, loc, k):
     base = s[k, EOFF]
     while True:
         while s[k, NBOT] == 0:
-            if s[k, CUR] < s[k, NB]:
-                _drain(g, rkf, rki, slot, loc, k, s[k, CUR], 0)
+            if s[k, CUR1] < s[k, NB1]:
+                _drain(g, rkf, rki, slot, loc, k, s[k, NBMAX] + s[k, CUR1], 0)
+                s[k, CUR1] += 1
+            elif s[k, CUR] < s[k, NB]:
+                b = s[k, CUR]
                 s[k, CUR] += 1
+                if g.meta[s[k, MOFF] + b, COUNT] >= SPLIT:
+                    _split(g, rkf, rki, slot, loc, k, b)
+                else:
+                    _drain(g, rkf, rki, slot, loc, k, b, 0)
             elif s[k, NTOP] > 0:
                 _spread_top(g, rkf, slot, loc, k)
             else:
                 return np.int64(0), np.inf, BLANK_INT
         x1, x2 = ef[2 * base], ei[2 * base + 1]
-        if _live_bottom(rkf, rki, slot, loc, k, x1, x2):
+        if live_bottom(rkf, rki, slot, loc, k, x1, x2):
             return x2 & PAGE_MASK, x1, x2
-        _bottom_pop(g, base, s[k, NBOT])
+        bottom_pop(g, base, s[k, NBOT])
         s[k, NBOT] -= 1
 
 
@@ -349,7 +292,7 @@ def ladder_pop(g, slot, k, p):
     """Take p, just returned by ``ladder_top``, out of tier k; hint the next root's row."""
     s = g.s
     base = s[k, EOFF]
-    _bottom_pop(g, base, s[k, NBOT])
+    bottom_pop(g, base, s[k, NBOT])
     s[k, NBOT] -= 1
     ladder_delete(slot, p)
     if s[k, NBOT] > 0:

@@ -26,8 +26,8 @@ from kvexp.fast.calendar_queue import (WIDTH, Calendars, calendar_delete, calend
 from kvexp.fast.heap import (heap_delete, heap_hint, heap_pop_root, heap_refresh_top, heap_root, heap_set,
                              heap_top, new_heaps, pack)
 from kvexp.fast.jit import hot
-from kvexp.fast.ladder import (Ladders, ladder_delete, ladder_pop, ladder_rekey, ladder_root, ladder_set,
-                               ladder_top, new_ladders, no_ladders)
+from kvexp.fast.ladder import ladder_delete, ladder_pop, ladder_rekey, ladder_root, ladder_set, ladder_top
+from kvexp.fast.ladder_arrays import Ladders, new_ladders, no_ladders
 from kvexp.fast.rows import PageRows
 
 Order = namedtuple("Order", "heaps lad cal link rkf rki")
