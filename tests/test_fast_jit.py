@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import numba
+import pytest
 
 from kvexp.fast import jit, kernel
+from kvexp.fast.warm import warm
 
 SMALL_RUN = """
 import kvexp.fast
@@ -44,3 +46,26 @@ def test_an_index_another_version_left_is_not_read(tmp_path):
         assert int(out.stdout.split()[-1]) >= 0
     finally:
         stale.unlink()
+
+
+def test_a_warmed_loop_serves_other_runs_from_the_cache():
+    """``python -m kvexp.fast.warm shared`` leaves the shared loop in the cache, and a new process
+    running another policy, trace, stack, prefetcher and quant scheme on it loads that entry:
+    numba counts a cache hit and no compilation."""
+    warmed = subprocess.run([sys.executable, "-m", "kvexp.fast.warm", "shared"], capture_output=True, text=True,
+                          timeout=900)
+    assert warmed.returncode == 0, warmed.stderr[-2000:]
+    probe = SMALL_RUN.replace("from kvexp.policies.lfu import LFU", "from kvexp.policies.lfu import LFU\n"
+                              "from kvexp.prefetch.markov import MarkovPrefetch\nfrom kvexp.quant import int4")
+    probe = probe.replace("LFU()).metrics", "LFU(), MarkovPrefetch(), int4()).metrics")
+    probe += ("from kvexp.fast.kernel import run_span\n"
+              "print(sum(run_span.stats.cache_hits.values()), len(run_span.stats.cache_misses))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    hits, misses = map(int, out.stdout.split()[-2:])
+    assert hits == 1 and misses == 0
+
+
+def test_warming_an_unknown_loop_is_one_line_naming_the_choices():
+    with pytest.raises(SystemExit, match=r"unknown loop 'nope'; expected one of cost_aware, calendar, shared"):
+        warm(["nope"])

@@ -12,7 +12,7 @@ loop), ``policies`` with ``queues`` / ``buckets`` and ``bucket_arrays`` / ``bits
 ``heap`` / ``ladder`` and ``ladder_arrays`` / ``calendar_queue`` / ``rows`` (eviction orders and
 per-page state), ``window`` (windowed_recency's window and overflow heap), ``prefetch`` (stride, markov),
 ``nextuse`` (Belady's future, chunked), ``memhint`` (CPU prefetch hints), ``jit`` (compile
-settings and cache keying).
+settings and cache keying), ``warm`` (compiling the loops ahead of use).
 """
 from kvexp.fast.driver import run, supports
 
