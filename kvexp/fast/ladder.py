@@ -63,6 +63,7 @@ from kvexp.fast.memhint import prefetch_hint
 
 AHEAD = 16  # filings whose rows a pass over the top hints ahead
 SPLIT = 64  # filings from which a bucket reached is spread over a fine rung, not into the bottom
+TO_BOTTOM, TO_TOP, TO_FINE = range(3)  # where ``_drain`` sends a bucket's live pages
 
 
 @hot
@@ -102,10 +103,9 @@ def _where(g, k, x1):
 
 
 @kernel
-def _drain(g, rkf, rki, slot, loc, k, b, keep):
-    """Empty bucket b of tier k: its live pages go to the bottom, keyed as their rows say
-    (``keep`` 0), to the top, marked (``keep`` 1, a compaction's), or to the fine rung
-    (``keep`` 2); each page once."""
+def _drain(g, rkf, rki, slot, loc, k, b, dest):
+    """Empty bucket b of tier k: its live pages go to ``dest``, each page once: the bottom,
+    keyed as their rows say; the top, marked (a compaction's); or the fine rung."""
     s, meta, co = g.s, g.meta, g.s[k, COFF]
     mb = s[k, MOFF] + b
     c = meta[mb, HEAD]
@@ -118,10 +118,10 @@ def _drain(g, rkf, rki, slot, loc, k, b, keep):
         for j in range(m):
             p = g.chunk[(co + c) * CHUNK + j]
             if filed(slot, loc, k, p, b):
-                if keep == 1:
+                if dest == TO_TOP:
                     loc[p, 0] = MARK
                     top_add(g, k, p, rkf[p])
-                elif keep == 2:
+                elif dest == TO_FINE:
                     b1 = s[k, NBMAX] + _fine_bucket(g, k, rkf[p])
                     loc[p, 0] = b1
                     bucket_append(g, k, b1, p)
@@ -160,7 +160,7 @@ def _split(g, rkf, rki, slot, loc, k, b):
     hi = max(hi, end)
     f[k, LO1] = lo if lo <= hi else 0.0  # (no live page: every key to the first bucket)
     f[k, IW1] = nb1 / (hi - lo) if hi > lo else 0.0
-    _drain(g, rkf, rki, slot, loc, k, b, 2)
+    _drain(g, rkf, rki, slot, loc, k, b, TO_FINE)
 
 
 @kernel
@@ -210,9 +210,9 @@ def _compact(g, rkf, rki, slot, loc, k):
             top_add(g, k, p, x1)
     s[k, NBOT] = 0
     for b in range(s[k, CUR], s[k, NB]):
-        _drain(g, rkf, rki, slot, loc, k, b, 1)
+        _drain(g, rkf, rki, slot, loc, k, b, TO_TOP)
     for b in range(s[k, CUR1], s[k, NB1]):
-        _drain(g, rkf, rki, slot, loc, k, s[k, NBMAX] + b, 1)
+        _drain(g, rkf, rki, slot, loc, k, s[k, NBMAX] + b, TO_TOP)
     s[k, NB1], s[k, CUR1], s[k, SPLIT_B] = 0, 0, -1
     for i in range(base, base + s[k, NTOP]):
         if i + AHEAD < base + s[k, NTOP]:
@@ -267,7 +267,7 @@ def ladder_top(g, rkf, rki, slot, loc, k):
     while True:
         while s[k, NBOT] == 0:
             if s[k, CUR1] < s[k, NB1]:
-                _drain(g, rkf, rki, slot, loc, k, s[k, NBMAX] + s[k, CUR1], 0)
+                _drain(g, rkf, rki, slot, loc, k, s[k, NBMAX] + s[k, CUR1], TO_BOTTOM)
                 s[k, CUR1] += 1
             elif s[k, CUR] < s[k, NB]:
                 b = s[k, CUR]
@@ -275,7 +275,7 @@ def ladder_top(g, rkf, rki, slot, loc, k):
                 if g.meta[s[k, MOFF] + b, COUNT] >= SPLIT:
                     _split(g, rkf, rki, slot, loc, k, b)
                 else:
-                    _drain(g, rkf, rki, slot, loc, k, b, 0)
+                    _drain(g, rkf, rki, slot, loc, k, b, TO_BOTTOM)
             elif s[k, NTOP] > 0:
                 _spread_top(g, rkf, slot, loc, k)
             else:
