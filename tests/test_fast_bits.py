@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 from numba import njit
 
-from kvexp.fast.bits import bits_add, bits_discard, bits_max, bits_min, new_bits
+from kvexp.fast.bits import bits_add, bits_discard, bits_max, bits_min, bits_next, new_bits
 
 
 @njit  # uncached: numba would not see the inlined kvexp.fast code change
 def _apply(b, ops):
-    """Apply (set, kind, member) rows (kind 0 add, 1 discard); record (min, max) after each."""
-    out = np.empty((len(ops), 2), np.int64)
+    """Apply (set, kind, member, probe) rows (kind 0 add, 1 discard); record (min, max, the
+    next member at or past probe) after each."""
+    out = np.empty((len(ops), 3), np.int64)
     for r in range(len(ops)):
         k, kind, i = ops[r, 0], ops[r, 1], ops[r, 2]
         if kind == 0:
@@ -20,11 +21,12 @@ def _apply(b, ops):
             bits_discard(b, k, i)
         out[r, 0] = bits_min(b, k)
         out[r, 1] = bits_max(b, k)
+        out[r, 2] = bits_next(b, k, ops[r, 3])
     return out
 
 
 @pytest.mark.parametrize("universe", [1, 5, 64, 65, 4096, 4097, 262_145])
-def test_min_max_follow_python_sets(universe: int) -> None:
+def test_min_max_next_follow_python_sets(universe: int) -> None:
     rng = np.random.default_rng(universe)
     sets: list[set[int]] = [set(), set(), set()]
     ops, expected = [], []
@@ -40,6 +42,11 @@ def test_min_max_follow_python_sets(universe: int) -> None:
             i = int(rng.integers(universe))
             sets[k].add(i)
             ops.append((k, 0, i))
-        expected.append((min(sets[k]), max(sets[k])) if sets[k] else (-1, -1))
+        members = sorted(sets[k])  # probe at a member, just past one, or anywhere (the universe's end too)
+        probe = int(rng.integers(universe + 1)) if not members or rng.random() < 0.4 else min(
+            members[int(rng.integers(len(members)))] + int(rng.integers(2)), universe)
+        ops[-1] += (probe,)
+        after = [m for m in members if m >= probe]
+        expected.append(((min(sets[k]), max(sets[k])) if sets[k] else (-1, -1)) + (after[0] if after else -1,))
     got = _apply(new_bits(3, universe), np.array(ops, np.int64))
     assert got.tolist() == [list(e) for e in expected]

@@ -26,8 +26,9 @@ from kvexp.config import EngineKind
 from kvexp.crosscheck import libcachesim_misses, write_oracle_general
 from kvexp.engine import Simulation
 from kvexp.fast.build import policy_state
-from kvexp.fast.calendar_queue import NB2, Calendars
+from kvexp.fast.calendar_queue import LEAD, NB2, PAGE, Calendars
 from kvexp.fast.heap import DEEP
+from kvexp.fast.kernel import FAR_PAGES
 from kvexp.fast.ladder_arrays import SPLIT_B
 from kvexp.hardware import h100
 from kvexp.policies.belady import Belady
@@ -199,26 +200,56 @@ def test_heaps_and_sets_too_large_for_the_cache_match_reference(policy, prefetch
     assert metrics["hits"] > resident  # the full tier was hit, not only filled
 
 
-def test_cost_aware_splits_its_churning_bucket_with_identical_results(monkeypatch):
-    """With stride prefetch on a Zipf trace of jittered page sizes (``scripts/bench_engine.py``'s
-    setup, smaller), tier 0's lowest keys crowd one rung bucket, which the ladder spreads over a
-    fine rung (``kvexp.fast.ladder``); the run must still match the reference exactly."""
-    trace = synthetic.zipf(n_pages=2_000, length=40_000, seed=42, scalar_jitter=64)
+def _bench_like_run(monkeypatch, n_pages: int, length: int, seed: int, make_policy, look) -> list:
+    """``scripts/bench_engine.py``'s setup, smaller: a Zipf trace of jittered page sizes, four
+    tiers with tier 0 at a tenth of the distinct pages' bytes, stride prefetch. Both engines
+    run; their results must be identical. Returns ``look(state)`` every 1,000 rows of the fast
+    run, ``state`` its policy's (``kvexp.fast.build.policy_state``)."""
+    trace = synthetic.zipf(n_pages=n_pages, length=length, seed=seed, scalar_jitter=64)
     distinct = fp16().page_bytes(trace.pages.n_scalars)[np.unique(trace.page)]
     tiers = reference_tiers(0.1 * int(distinct.sum()) / reference_tiers()[0].capacity_bytes)
-    states = []
+    states, seen = [], []
 
     def keep(*args, **kwargs):
         states.append(policy_state(*args, **kwargs))
         return states[-1]
 
     monkeypatch.setattr(kvexp.fast.driver, "policy_state", keep)
-    split = []
-    observe = [lambda stop, counters: split.append(int(states[-1].order.lad.s[0, SPLIT_B]) >= 0)]
-    fast = kvexp.fast.run(trace, tiers, CostAware(), StridePrefetch(), observers=observe, every=1_000)
-    ref = Simulation(tiers, CostAware(), StridePrefetch(), fp16()).run(trace)
+    observe = [lambda stop, counters: seen.append(look(states[-1]))]
+    fast = kvexp.fast.run(trace, tiers, make_policy(), StridePrefetch(), observers=observe, every=1_000)
+    ref = Simulation(tiers, make_policy(), StridePrefetch(), fp16()).run(trace)
     assert fast.metrics == ref.metrics and np.array_equal(fast.served_by, ref.served_by)
+    assert fast.metrics["prefetch_requests"] > length // 3
+    return seen
+
+
+def test_cost_aware_splits_its_churning_bucket_with_identical_results(monkeypatch):
+    """With stride prefetch on a Zipf trace of jittered page sizes, tier 0's lowest keys crowd
+    one rung bucket, which the ladder spreads over a fine rung (``kvexp.fast.ladder``); the run
+    must still match the reference exactly."""
+    split = _bench_like_run(monkeypatch, 2_000, 40_000, 42, CostAware,
+                            lambda ps: int(ps.order.lad.s[0, SPLIT_B]) >= 0)
     assert sum(split) > len(split) // 2  # a fine rung was in use at most observations
+
+
+@pytest.mark.parametrize("make_policy, looks_ahead", [
+    (RegretAware, True), (Predictive, False), (CostAware, False),
+    (lambda: RegretAware(recency_weight=0.0, freq_weight=1.0), False),  # (on heaps)
+], ids=["regret_aware", "predictive", "cost_aware", "regret_on_heaps"])
+def test_rows_out_of_cache_are_hinted_with_identical_results(monkeypatch, make_policy, looks_ahead):
+    """Past ``FAR_PAGES`` pages the loop hints stride candidates' rows and order entries (in a
+    calendar, a ladder or a heap), and the look-ahead victims' engine state
+    (``kvexp.fast.kernel``): hints only, so the run must match the reference exactly.
+    regret_aware's calendars look ahead (its tier 0 must have led its victims at most
+    observations); predictive's do not."""
+    seen = _bench_like_run(monkeypatch, FAR_PAGES + 4_000, 30_000, 7, make_policy,
+                           lambda ps: (len(ps.st), ps.order.cal.ahead.copy()))
+    assert all(rows >= FAR_PAGES for rows, _ in seen)
+    led = [bool((ahead[:1, LEAD] > 0).any()) for _, ahead in seen]  # (no tiers: not a calendar)
+    if looks_ahead:
+        assert sum(led) > len(led) // 2
+    else:
+        assert not any(led) and all((ahead[:, PAGE] == -1).all() for _, ahead in seen)
 
 
 def test_full_size_zipf_matches_libcachesim(tmp_path):

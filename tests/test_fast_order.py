@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from kvexp.fast.calendar_queue import CALENDAR, Calendars, NoCalendars
+from kvexp.fast.calendar_queue import AT, CALENDAR, LEAD, LEAD_PAGES, PAGE, Calendars, NoCalendars
 from kvexp.fast.heap import DEEP, pack
 from kvexp.fast.ladder_arrays import FILINGS, LADDER, NB1, NBOT, SLACK, SPLIT_B, Ladders, NoLadders, new_ladders
 from kvexp.fast.order import new_order, order_delete, order_pop, order_refresh_top, order_set, order_top
@@ -152,6 +152,42 @@ def test_a_calendar_breaks_ties_in_a_bucket_like_the_key_tuples() -> None:
     ops = np.array([(EVICT, 0, 0, 0, 0)] * n, np.int64)
     assert _apply(o, ops, cur1, cur2).tolist() == sorted(range(n), key=lambda p: (*keys[p], p))
     assert (rows.slot[:, 0] == -1).all()  # all gone
+
+
+@njit  # uncached: numba would not see the inlined kvexp.fast code change
+def _evict_watching(o, k, n):
+    """Evict n pages from tier k; return the victims and, after each, the look-ahead's page,
+    its lead, and whether that page is in the tier."""
+    out = np.empty((n, 4), np.int64)
+    for i in range(n):
+        v, _, _ = order_top(o, k)
+        order_pop(o, k, v)
+        q = o.cal.ahead[k, PAGE]
+        out[i, 0], out[i, 1], out[i, 2] = v, q, o.cal.ahead[k, LEAD]
+        out[i, 3] = q >= 0 and o.heaps.slot[q, 0] == CALENDAR and o.heaps.slot[q, 1] == k
+    return out
+
+
+def test_a_calendars_look_ahead_leads_its_victims() -> None:
+    """The look-ahead walks ``LEAD_PAGES`` victims ahead of the evictions, through empty
+    buckets; when a hit moves the page it stands on, it starts again from the victim and
+    catches up, and never stands on a page outside the tier."""
+    n = 400
+    rows = page_rows(n)
+    o = new_order(rows, np.array([n], np.int64), bands=[(0.0, 4.0 * n)], width=1.0, lead=LEAD_PAGES)
+    _set_all(o, 0, np.arange(n), 3.0 * np.arange(n))  # a page every third bucket
+    first = _evict_watching(o, 0, 100)
+    assert first[:, 0].tolist() == list(range(100))
+    assert first[5:, 1].tolist() == list(range(5 + LEAD_PAGES, 100 + LEAD_PAGES))
+    assert (first[5:, 2] == LEAD_PAGES).all()
+    hit = int(first[-1, 1])  # a hit gives the page under the look-ahead the largest key
+    _set_all(o, 0, np.array([hit]), [10.0 * n])
+    then = _evict_watching(o, 0, 100)
+    rest = [p for p in range(100, n) if p != hit] + [hit]
+    assert then[:, 0].tolist() == rest[:100]
+    assert then[0, 2] < LEAD_PAGES and then[10:, 1].tolist() == rest[10 + LEAD_PAGES:100 + LEAD_PAGES]
+    assert first[:, 3].all() and then[:, 3].all()
+    assert o.cal.ahead[0, AT] == 3 * rest[99 + LEAD_PAGES]
 
 
 class _HeapqScript:

@@ -74,6 +74,26 @@ def bits_min(b, k):
 
 
 @hot
+def bits_next(b, k, i):
+    """The smallest member of set ``k`` at or past ``i`` (>= 0), or -1 when there is none: up
+    the levels until a word holds a member past the point reached, then down as ``bits_min``.
+    Near ``i`` (a dense set) that is one word."""
+    words, offs = b.words, b.offs
+    for level in range(len(offs) - 1):
+        j = i >> 6
+        if j >= offs[level + 1] - offs[level]:
+            return np.int64(-1)
+        w = words[k, offs[level] + j] & (np.int64(-1) << (i & 63))
+        if w != 0:
+            i = (j << 6) + trailing_zeros(w)
+            for down in range(level - 1, -1, -1):
+                i = (i << 6) + trailing_zeros(words[k, offs[down] + i])
+            return np.int64(i)
+        i = j + 1  # the next word's bit one level up
+    return np.int64(-1)
+
+
+@hot
 def bits_max(b, k):
     """The largest member of set ``k``, or -1 when it is empty."""
     words, offs = b.words, b.offs

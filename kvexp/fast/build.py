@@ -13,7 +13,7 @@ import numpy as np
 
 from kvexp.fast.bits import new_bits
 from kvexp.fast.bucket_arrays import ROW_GROWTH, first_hists, new_buckets
-from kvexp.fast.calendar_queue import WIDTH
+from kvexp.fast.calendar_queue import LEAD_PAGES, WIDTH
 from kvexp.fast.kernel import EngineState
 from kvexp.fast.order import new_order
 from kvexp.fast.queues import new_queues
@@ -154,7 +154,8 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
         calendar = ((_predicted_bands(rows, policy.unseen_gap), WIDTH) if kind == PREDICTIVE
                     else _regret_calendar(rows, policy, degree) if kind == REGRET else None)
         bands, width = calendar or (None, WIDTH)
-        order = new_order(per_page, most, ladders=kind == COST_AWARE, bands=bands, width=width)
+        order = new_order(per_page, most, ladders=kind == COST_AWARE, bands=bands, width=width,
+                          lead=LEAD_PAGES if kind == REGRET else 0)
     if kind == COST_AWARE:
         fp[FW], fp[RW], fp[LENGTH] = policy.freq_weight, policy.recency_weight, max(rows, 1)
         biggest = max(int(page_bytes.max()), 1) if n else 1

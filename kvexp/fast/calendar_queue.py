@@ -19,6 +19,15 @@ page's slot): predictive's time per access tripled from 1e3 to 1e6 resident page
 two list neighbours and a bitmap word, whatever the tier's size; the first non-empty bucket is
 remembered until it empties, so the bitmap is searched once per bucket, not per victim.
 
+Victims, though, are random pages: in a tier too large for the cache each one's row was a miss
+to memory, paid in turn (with stride prefetch, a row evicts three pages or so down the tiers).
+So each of regret_aware's tiers keeps a look-ahead: a cursor that walks the lists in bucket
+order, a page past each victim (two while catching up), hinting the rows of the next
+``LEAD_PAGES`` victims; the loop hints the rest of their state from it (``calendar_ahead``). It
+only hints: when a hit moves its page or the victims overtake it, it starts again from the
+victim. predictive's victims are mostly pages just read once, which new keys place first and
+which are in cache already: its calendars keep none.
+
 A page's bucket is a monotone function of its primary key (a linear map, floored and clamped),
 so buckets in order hold keys in order, and any key, even one outside the bands, is placed
 correctly: the bands only decide how evenly pages spread. A page's key is in its row (``rkf``,
@@ -33,34 +42,42 @@ from collections import namedtuple
 
 import numpy as np
 
-from kvexp.fast.bits import bits_add, bits_discard, bits_min, new_bits
+from kvexp.fast.bits import bits_add, bits_discard, bits_min, bits_next, new_bits
 from kvexp.fast.heap import BLANK_INT, _less
 from kvexp.fast.jit import hot
 from kvexp.fast.memhint import prefetch_hint
 
-Calendars = namedtuple("Calendars", "s f first head bits")
+Calendars = namedtuple("Calendars", "s f first head bits ahead")
 NoCalendars = namedtuple("NoCalendars", Calendars._fields)  # the same arrays, unused: a run on other orders
 CALENDAR = -4  # a page's heap slot while a calendar holds it
 PREV, NEXT = 0, 1
-NB1, NB2, UNIVERSE = range(3)  # ints in ``s``: each band's buckets, and theirs sum: a tier's buckets
+NB1, NB2, UNIVERSE, LEADS = range(4)  # ints in ``s``: each band's buckets, and theirs sum: a tier's
+# buckets; the victims each tier's look-ahead keeps hinted (0: none)
 LO1, LO2, IW = range(3)  # floats in ``f``: the bands' low ends, buckets per key unit
 # (the same for every tier; ``first[k]`` is tier k's first non-empty bucket, -1 when not known,
 # searched for when asked; tier k's heads are ``head[k * universe:][:universe]``)
+AT, PAGE, LEAD = range(3)  # ``ahead[k]``: the look-ahead's bucket and page, and how many victims it leads by
+LEAD_PAGES = 6  # victims a tier's look-ahead keeps hinted when it has one (12 measured no faster)
 WIDTH = 2.0  # key units (trace rows) per bucket: 1 measured no faster at 1e6 pages, 4 slower
 
 
-def new_calendars(n_tiers: int, bands: list[tuple[float, float]], width: float = WIDTH) -> Calendars:
+def new_calendars(n_tiers: int, bands: list[tuple[float, float]], width: float = WIDTH,
+                  lead: int = 0) -> Calendars:
     """An empty calendar per tier for primary keys in the ``bands`` (one or two ``(low, high)``
-    ranges, increasing and disjoint), a bucket per ``width`` key units."""
-    s, f = np.zeros(3, np.int64), np.array([-np.inf, 0.0, 1.0 / width])
+    ranges, increasing and disjoint), a bucket per ``width`` key units, each tier keeping the
+    rows of its next ``lead`` victims hinted (``_look_ahead``)."""
+    s, f = np.zeros(4, np.int64), np.array([-np.inf, 0.0, 1.0 / width])
+    s[LEADS] = lead
     (lo2, hi2) = bands[-1]
     s[NB2], f[LO2] = int((hi2 - lo2) / width) + 1, lo2
     if len(bands) == 2:
         (lo1, hi1) = bands[0]
         s[NB1], f[LO1] = int((hi1 - lo1) / width) + 1, lo1
     universe = s[UNIVERSE] = int(s[NB1] + s[NB2])
+    ahead = np.full((n_tiers, 3), -1, np.int64)
+    ahead[:, LEAD] = 0
     return Calendars(s, f, np.full(n_tiers, -1, np.int64), np.full(max(n_tiers * universe, 1), -1, np.int32),
-                     new_bits(n_tiers, universe))
+                     new_bits(n_tiers, universe), ahead)
 
 
 def no_calendars() -> NoCalendars:
@@ -161,9 +178,9 @@ def _first(c, k):
 
 
 @hot
-def calendar_top(c, rkf, rki, link, k):
+def calendar_top(c, rkf, rki, slot, link, k):
     """Tier k's page with the smallest key: (page, x1, x2); page 0 and a blank key when the tier
-    holds no page."""
+    holds no page. The caller takes it out: the look-ahead counts it as a victim."""
     best = _first(c, k)
     if best < 0:
         return np.int64(0), np.inf, BLANK_INT
@@ -172,13 +189,53 @@ def calendar_top(c, rkf, rki, link, k):
         if _less(rkf[q], rki[q], rkf[best], rki[best]):
             best = np.int64(q)
         q = link[q, NEXT]
+    _look_ahead(c, rkf, slot, link, k, best)
     return best, rkf[best], rki[best]
+
+
+@hot
+def _look_ahead(c, rkf, slot, link, k, victim):
+    """Keep the rows of tier k's next ``s[LEADS]`` victims loading: a cursor walks the
+    buckets' lists in order, a page or two past each victim, hinting each page it reaches (so
+    the rows it reads next were hinted a few victims ago; ``bits_next`` finds the next
+    non-empty bucket, so sparse buckets cost no more than dense ones). Victims are random pages
+    of a tier too large for the cache: unhinted, each costs a miss to memory. When the first
+    bucket has passed the cursor, or the cursor's page has left its bucket (a hit moved it),
+    the walk starts again from the victim (the pages before it in its bucket were just read).
+    Hints only: the order does not depend on it."""
+    if c.s[LEADS] == 0:
+        return
+    a = c.ahead[k]
+    a[LEAD] -= 1
+    b, q = a[AT], a[PAGE]
+    if b < c.first[k] or (q >= 0 and (slot[q, 0] != CALENDAR or slot[q, 1] != k or _bucket(c, rkf[q]) != b)):
+        b, q, a[LEAD] = c.first[k], victim, 0
+    for _ in range(2):
+        if a[LEAD] >= c.s[LEADS]:
+            break
+        if q >= 0:
+            q = np.int64(link[q, NEXT])
+        if q < 0:  # past bucket b's last page: the next non-empty bucket's first
+            n = bits_next(c.bits, k, b + 1)
+            if n < 0:  # (none yet: look again from b next time)
+                break
+            b, q = n, np.int64(c.head[_head(c, k, n)])
+        prefetch_hint(rkf, q)
+        a[LEAD] += 1
+    a[AT], a[PAGE] = b, q
 
 
 @hot
 def calendar_next(c, k):
     """A page of tier k's first bucket (any page when the tier is empty): the likely victim."""
     return max(_first(c, k), 0)
+
+
+@hot
+def calendar_ahead(c, k):
+    """The page tier k's look-ahead last reached (one of its next victims, its row hinted), or
+    -1 (none yet, or no look-ahead)."""
+    return c.ahead[k, PAGE]
 
 
 @hot

@@ -7,8 +7,8 @@ the results: the reference's recursion "make room in tier k+1 for tier k's victi
 over one frame per tier (``_admit``), and a row's own move and its prefetches go through one
 call site, so each policy hook is inlined into the loop exactly once. The loop also hints the
 CPU to load the state of the page ``AHEAD`` rows on (the trace is known in advance), and of a
-tier's next victim, which changes speed only. Counters accumulate in the ``EngineState`` arrays; ``kvexp.fast.driver``
-turns them into ``kvexp.metrics.Counters``.
+tier's victims to come, which changes speed only. Counters accumulate in the ``EngineState``
+arrays; ``kvexp.fast.driver`` turns them into ``kvexp.metrics.Counters``.
 """
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from collections import namedtuple
 
 from kvexp.fast.buckets import bucket_ahead, bucket_full
 from kvexp.fast.jit import hot, kernel
-from kvexp.fast.order import order_next
+from kvexp.fast.order import order_ahead, order_hint, order_next
 from kvexp.fast.memhint import prefetch_hint
-from kvexp.fast.policies import (BELADY, FIFO, LFU, WINDOWED, belady_member, belady_next_victim, pol_access,
-                                 pol_evict, pol_hint, pol_insert, pol_remove)
+from kvexp.fast.policies import (BELADY, COST_AWARE, FIFO, LFU, REGRET, WINDOWED, belady_member, belady_next_victim,
+                                 pol_access, pol_evict, pol_hint, pol_insert, pol_remove)
 from kvexp.fast.queues import queue_ahead
 from kvexp.fast.window import pol_advance
-from kvexp.fast.prefetch import MARKOV, NONE, candidates, table_slot
+from kvexp.fast.prefetch import MARKOV, NONE, STRIDE, candidates, table_slot
 
 DEMAND, PREFETCH, WRITE = 0, 1, 2
 # Indices into EngineState.cnt and .flt.
@@ -30,6 +30,7 @@ DEMAND_BYTES, PREFETCH_BYTES, WRITE_BYTES, DROPS, PF_REQUESTS, PF_USEFUL, PF_WAS
 LATENCY, RECOMPUTE, HIT_COST, WRITE_COST, W0 = range(5)  # two sums, then constant costs
 AHEAD = 6  # rows between hinting a page's state into the cache and using it
 ENTRY_AHEAD = 3  # rows between hinting a page's row and reading it to hint the page's heap lines
+FAR_PAGES = 1 << 14  # pages from which a policy's rows (64 bytes each: 1 MiB, a core's L2 here) miss the cache
 QUEUE_AHEAD = 8  # entries between hinting a queue entry's page state and popping it
 
 EngineState = namedtuple(
@@ -66,6 +67,17 @@ def _hint_victim(e, ps):
 
 
 @hot
+def _hint_ahead(e, w):
+    """The calendar policies over rows out of cache: start loading the engine's state of page
+    w, a victim to come reached by the order's look-ahead (its row already loading;
+    ``kvexp.fast.calendar_queue``), unless w is -1."""
+    if w >= 0:
+        prefetch_hint(e.loc, w)
+        prefetch_hint(e.pending, w)
+        _hint_size(e, w)
+
+
+@hot
 def _admit(e, ps, p, now, cause):
     """Put ``p`` into tier 0, evicting as needed; return the cost of the demotions it caused.
 
@@ -86,6 +98,8 @@ def _admit(e, ps, p, now, cause):
             v = pol_evict(ps, k, now)
             if LFU <= ps.kind <= WINDOWED:
                 _hint_victim(e, ps)
+            elif COST_AWARE <= ps.kind <= REGRET and len(ps.st) >= FAR_PAGES:
+                _hint_ahead(e, order_ahead(ps.order, k))
             used[k] -= page_size(e, v)
             if k == 0 and e.pending[v]:  # a prefetched page left tier 0 unread
                 e.pending[v] = 0
@@ -144,6 +158,22 @@ def _move_in(e, ps, q, t, now, cause):
 
 
 @hot
+def _hint_candidates(ps, pf, q, entries):
+    """Stride prefetch under a priority policy whose rows are out of cache: start loading the
+    rows of page q's candidates (q+1 .. q+degree, known before q is read), or with ``entries``
+    what moving them will read in their tiers' orders (``order_hint``: their rows were hinted
+    ``ENTRY_AHEAD`` rows before). Below ``FAR_PAGES`` the rows stay in cache and the hints
+    measured slower."""
+    if pf.kind != STRIDE or len(ps.st) < FAR_PAGES:
+        return
+    for d in range(1, min(pf.degree, pf.n_pages - 1 - q) + 1):
+        if entries:
+            order_hint(ps.order, q + d)
+        else:
+            prefetch_hint(ps.st, q + d)
+
+
+@hot
 def _hint(e, ps, pf, page, j):
     """Start loading the state that row ``j`` will touch (its page's engine and policy rows,
     belady's set word for its next use, the Markov slot and successor row it will read; all
@@ -151,7 +181,7 @@ def _hint(e, ps, pf, page, j):
     ``_hint_victim``, as each victim leaves). The priority policies also load what row
     ``j - ENTRY_AHEAD`` will read in tier 0's order (``pol_hint``: its page's heap lines, or
     its calendar bucket and, for predictive, the new one), found from the page's row, hinted
-    that many rows ago.
+    that many rows ago, and the same for its stride candidates (``_hint_candidates``).
     (Hinting the next victims of every tier measured slower: the hints only compete with the
     loads they would save.)"""
     if j >= len(page):
@@ -181,8 +211,10 @@ def _hint(e, ps, pf, page, j):
         prefetch_hint(e.loc, v)
     else:
         prefetch_hint(ps.st, q)
+        _hint_candidates(ps, pf, q, False)
         if j >= ENTRY_AHEAD:
             pol_hint(ps, page[j - ENTRY_AHEAD], j - ENTRY_AHEAD)
+            _hint_candidates(ps, pf, page[j - ENTRY_AHEAD], True)
         v = order_next(ps.order, 0)
         prefetch_hint(ps.st, v)
         _hint_size(e, v)

@@ -21,8 +21,9 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from kvexp.fast.calendar_queue import (WIDTH, Calendars, calendar_delete, calendar_hint, calendar_hint_key,
-                                       calendar_next, calendar_set, calendar_top, new_calendars, no_calendars)
+from kvexp.fast.calendar_queue import (WIDTH, Calendars, calendar_ahead, calendar_delete, calendar_hint,
+                                       calendar_hint_key, calendar_next, calendar_set, calendar_top, new_calendars,
+                                       no_calendars)
 from kvexp.fast.heap import (heap_delete, heap_hint, heap_pop_root, heap_refresh_top, heap_root, heap_set,
                              heap_top, new_heaps, pack)
 from kvexp.fast.jit import hot
@@ -34,15 +35,15 @@ Order = namedtuple("Order", "heaps lad cal link rkf rki")
 
 
 def new_order(rows: PageRows, slots: np.ndarray, ladders: bool = False,
-              bands: list[tuple[float, float]] | None = None, width: float = WIDTH) -> Order:
+              bands: list[tuple[float, float]] | None = None, width: float = WIDTH, lead: int = 0) -> Order:
     """Empty orders for tiers of at most ``slots[k]`` pages, over the pages' ``rows``: heaps,
     or with ``ladders`` lazy bucket queues, or with ``bands`` calendar queues over primary keys in
-    those ranges, a bucket per ``width`` key units."""
+    those ranges, a bucket per ``width`` key units, each hinting its next ``lead`` victims."""
     lad, cal, heap_slots = no_ladders(), no_calendars(), np.zeros(len(slots), np.int64)
     if ladders:
         lad = new_ladders(slots)
     elif bands is not None:
-        cal = new_calendars(len(slots), bands, width)
+        cal = new_calendars(len(slots), bands, width, lead)
     else:
         heap_slots = slots
     return Order(new_heaps(rows.slot, heap_slots), lad, cal, rows.link, rows.rkf, rows.rki)
@@ -83,6 +84,19 @@ def _heap_next(o, k):
     """A page likely to be among tier k's next victims, for cache hints: the root (any page when
     the tier is empty)."""
     return heap_root(o.heaps, k)
+
+
+@hot
+def _no_ahead(o, k):
+    """One of tier k's next victims whose row is already loading, for the loop to hint the rest
+    of its state; -1 when the order does not look ahead (a heap's or a ladder's next victims
+    are not known before the current one leaves)."""
+    return np.int64(-1)
+
+
+@hot
+def _calendar_ahead(o, k):
+    return calendar_ahead(o.cal, k)
 
 
 @hot
@@ -144,7 +158,7 @@ def _calendar_delete(o, k, p):
 
 @hot
 def _calendar_top(o, k):
-    return calendar_top(o.cal, o.rkf, o.rki, o.link, k)
+    return calendar_top(o.cal, o.rkf, o.rki, o.heaps.slot, o.link, k)
 
 
 @hot
@@ -211,3 +225,4 @@ order_pop = _three_kinds(_heap_pop, _ladder_pop, _calendar_delete)
 order_next = _three_kinds(_heap_next, _ladder_next, _calendar_next)
 order_hint = _three_kinds(_heap_hint, _ladder_hint, _calendar_hint)
 order_hint_key = _three_kinds(_no_hint_key, _no_hint_key, _calendar_hint_key)
+order_ahead = _three_kinds(_no_ahead, _no_ahead, _calendar_ahead)
