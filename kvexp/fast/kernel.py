@@ -18,8 +18,8 @@ from kvexp.fast.buckets import bucket_ahead, bucket_full
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.order import order_ahead, order_hint, order_next
 from kvexp.fast.memhint import prefetch_hint
-from kvexp.fast.policies import (BELADY, COST_AWARE, FIFO, LFU, REGRET, WINDOWED, belady_member, belady_next_victim,
-                                 pol_access, pol_evict, pol_hint, pol_insert, pol_remove)
+from kvexp.fast.policies import (BELADY, FIFO, LFU, WINDOWED, belady_member, belady_next_victim, pol_access,
+                                 pol_evict, pol_hint, pol_insert, pol_remove)
 from kvexp.fast.queues import queue_ahead
 from kvexp.fast.window import pol_advance
 from kvexp.fast.prefetch import MARKOV, NONE, STRIDE, candidates, table_slot
@@ -67,14 +67,11 @@ def _hint_victim(e, ps):
 
 
 @hot
-def _hint_ahead(e, w):
-    """The calendar policies over rows out of cache: start loading the engine's state of page
-    w, a victim to come reached by the order's look-ahead (its row already loading;
-    ``kvexp.fast.calendar_queue``), unless w is -1."""
-    if w >= 0:
-        prefetch_hint(e.loc, w)
-        prefetch_hint(e.pending, w)
-        _hint_size(e, w)
+def _hint_page(e, p):
+    """Start loading the engine's state of page p: its tier, its prefetch flag, its size."""
+    prefetch_hint(e.loc, p)
+    prefetch_hint(e.pending, p)
+    _hint_size(e, p)
 
 
 @hot
@@ -98,8 +95,10 @@ def _admit(e, ps, p, now, cause):
             v = pol_evict(ps, k, now)
             if LFU <= ps.kind <= WINDOWED:
                 _hint_victim(e, ps)
-            elif COST_AWARE <= ps.kind <= REGRET and len(ps.st) >= FAR_PAGES:
-                _hint_ahead(e, order_ahead(ps.order, k))
+            elif len(ps.st) >= FAR_PAGES:  # a victim to come, from a calendar's look-ahead (else -1)
+                w = order_ahead(ps.order, k)
+                if w >= 0:
+                    _hint_page(e, w)
             used[k] -= page_size(e, v)
             if k == 0 and e.pending[v]:  # a prefetched page left tier 0 unread
                 e.pending[v] = 0
@@ -187,17 +186,13 @@ def _hint(e, ps, pf, page, j):
     if j >= len(page):
         return
     q = page[j]
-    prefetch_hint(e.loc, q)
-    prefetch_hint(e.pending, q)
-    _hint_size(e, q)
+    _hint_page(e, q)
     if ps.kind <= FIFO:
         prefetch_hint(ps.queues.stamp, q)
         v = queue_ahead(ps.queues, 0, QUEUE_AHEAD)
         if v >= 0:
             prefetch_hint(ps.queues.stamp, v)
-            prefetch_hint(e.loc, v)
-            prefetch_hint(e.pending, v)
-            _hint_size(e, v)
+            _hint_page(e, v)
     elif ps.kind <= WINDOWED:
         prefetch_hint(ps.buckets.pst, q)
     elif ps.kind == BELADY:
