@@ -9,8 +9,9 @@ LRU and Belady (``process_trace`` timed alone; writing its trace file is prepara
 their miss counts. Rows "4 tiers": the reference stack's latencies and bandwidths, pages of
 jittered byte sizes, tier 0 holding 10% of the distinct pages' bytes and the lower tiers the
 reference ratios, every policy with prefetch none, markov and stride. Fast runs time the whole
-``kvexp.fast.run`` call (Belady's next-use pass included), best of ``--repeat``; reference runs
-are timed once. Times are CPU seconds of this process (steadier than wall time on a shared
+``kvexp.fast.run`` call (Belady's next-use pass included), best of ``--repeat`` runs spread among
+the reference runs, which are timed once (libCacheSim's runs are spread alike; so are the scaling
+table's, in rounds). Times are CPU seconds of this process (steadier than wall time on a shared
 machine). "moves/access" counts fetches into tier 0, prefetches, demotions and drops per access:
 the work a run does. Then: windowed_recency by window size on the 4-tier runs (fast engine
 only), the stride runs again over 5,000 pages (their rows fit in L2: the time per page move
@@ -63,13 +64,38 @@ WORKING_SET_POLICIES = ["lru", "lfu", "cost_aware", "regret_aware", "windowed_re
 SMALL_PAGES = 5_000  # 64-byte rows: 320 KiB of page state, inside one core's L2
 
 
+def timed(fn) -> tuple[float, object]:
+    """CPU seconds of one call to ``fn``, and what it returned."""
+    start = time.process_time()
+    out = fn()
+    return time.process_time() - start, out
+
+
 def best_time(fn, repeat: int) -> tuple[float, object]:
-    best, out = math.inf, None
-    for _ in range(repeat):
-        start = time.process_time()
-        out = fn()
-        best = min(best, time.process_time() - start)
-    return best, out
+    """The best of ``repeat`` calls in a row (for figures no target rests on)."""
+    return min((timed(fn) for _ in range(repeat)), key=lambda t: t[0])
+
+
+def spread_best(runs: list, repeat: int, between: list | None = None) -> list[tuple[float, object]]:
+    """Each of ``runs`` (callables returning ``(seconds, result)``) called ``repeat`` times, the best
+    time kept: not in a row but spread over the whole measurement, so that a slow spell of this
+    shared machine (they last minutes, and move a row by up to 2x) sets no row's figure. With
+    ``between`` (one slow call per run: the reference engine), round r's call of run j comes after
+    slow call ``(j + r * n // repeat) % n``; without, each round calls every run in turn."""
+    n = len(runs)
+    if between is None:
+        between, due = [lambda: None] * repeat, [range(n)] * repeat
+    else:
+        due = [[] for _ in range(n)]
+        for j in range(n):
+            for r in range(repeat):
+                due[(j + r * n // repeat) % n].append(j)
+    best: list[tuple[float, object]] = [(math.inf, None)] * n
+    for slow, now in zip(between, due):
+        slow()
+        for j in now:
+            best[j] = min(best[j], runs[j](), key=lambda t: t[0])
+    return best
 
 
 def one_tier(trace, fraction: float) -> tuple[tuple[Tier, ...], int]:
@@ -85,16 +111,14 @@ def four_tiers(trace, fraction: float) -> tuple[Tier, ...]:
     return reference_tiers(fraction * int(distinct.sum()) / reference_tiers()[0].capacity_bytes)
 
 
-def libcachesim_row(path: Path, cache: type, capacity: int, n: int, objects: int, repeat: int) -> tuple[float, int]:
+def libcachesim_once(path: Path, cache: type, capacity: int, n: int, objects: int) -> tuple[float, int]:
+    """CPU seconds of libCacheSim's ``process_trace`` alone (reader and cache made before), and
+    its miss count; hashpower fitted to the object count."""
     hashpower = max(4, math.ceil(math.log2(max(2, objects))) + 2)
-    best, ratio = math.inf, 0.0
-    for _ in range(repeat):
-        reader = lcs.TraceReader(str(path), lcs.TraceType.ORACLE_GENERAL_TRACE)
-        sim = cache(int(capacity), hashpower=hashpower)
-        start = time.process_time()
-        ratio, _ = sim.process_trace(reader)
-        best = min(best, time.process_time() - start)
-    return n / best, round(ratio * n)
+    reader = lcs.TraceReader(str(path), lcs.TraceType.ORACLE_GENERAL_TRACE)
+    sim = cache(int(capacity), hashpower=hashpower)
+    seconds, (ratio, _) = timed(lambda: sim.process_trace(reader))
+    return seconds, round(ratio * n)
 
 
 def rate(n: int, seconds: float) -> str:
@@ -111,40 +135,52 @@ def moves(m: dict, n: int) -> str:
 
 
 def speed_table(args: argparse.Namespace) -> None:
+    """Table 1. Every row's fast runs (and libCacheSim's) are spread among the reference runs."""
     trace = zipf(n_pages=args.pages, length=args.length, seed=42)
-    n = len(trace)
-    rows = []
-    tiers, capacity = one_tier(trace, 0.10)
-    objects = len(np.unique(trace.page))
+    sized = zipf(n_pages=args.pages, length=args.length, seed=42, scalar_jitter=64)
+    n, objects = len(trace), len(np.unique(trace.page))
+    one, capacity = one_tier(trace, 0.10)
+    four = four_tiers(sized, 0.10)
+    cases = [("1 tier, unit size", name, "none", trace, one, POLICIES[name], PREFETCH["none"], cache)
+             for name, cache in (("lru", lcs.LRU), ("belady", lcs.Belady))]
+    cases += [("4 tiers, byte sizes", name, pf_name, sized, four, policy, prefetcher, None)
+              for name, policy in POLICIES.items() for pf_name, prefetcher in PREFETCH.items()]
+    refs: list = [None] * len(cases)
+
+    def reference(i: int):
+        _, name, pf_name, tr, tiers, policy, prefetcher, _ = cases[i]
+        refs[i] = timed(lambda: Simulation(tiers, policy(), prefetcher()).run(tr))
+        print(f"  {name}/{pf_name}: reference {rate(n, refs[i][0])}/s", file=sys.stderr, flush=True)
+
+    def fast(c):
+        return lambda: timed(lambda: kvexp.fast.run(c[3], c[4], c[5](), c[6]()))
+
     with tempfile.TemporaryDirectory() as tmp:
         path = write_oracle_general(trace, Path(tmp) / "zipf.oracleGeneral")
-        for name, cache in (("lru", lcs.LRU), ("belady", lcs.Belady)):
-            t_fast, res = best_time(lambda: kvexp.fast.run(trace, tiers, POLICIES[name]()), args.repeat)
-            t_ref = math.nan
-            if not args.no_reference:
-                t_ref, ref = best_time(lambda: Simulation(tiers, POLICIES[name]()).run(trace), 1)
-                assert ref.metrics == res.metrics, f"{name}: fast and reference metrics differ"
-            lcs_rate, lcs_misses = libcachesim_row(path, cache, capacity, n, objects, args.repeat)
+        runs = [fast(c) for c in cases]
+        runs += [lambda cache=c[7]: libcachesim_once(path, cache, capacity, n, objects) for c in cases[:2]]
+        slow = None
+        if not args.no_reference:
+            slow = [lambda i=i: reference(i) for i in range(len(cases))] + [lambda: None] * 2
+        best = spread_best(runs, args.repeat, slow)
+    rows = []
+    for i, (setup, name, pf_name, *_rest) in enumerate(cases):
+        t_fast, res = best[i]
+        t_ref = math.nan
+        if refs[i] is not None:
+            t_ref = refs[i][0]
+            assert refs[i][1].metrics == res.metrics, f"{name}/{pf_name}: fast and reference metrics differ"
+        row = [setup, name, pf_name, f"{res.metrics['misses']:,}", moves(res.metrics, n), rate(n, t_fast),
+               rate(n, t_ref), ratio(t_ref, t_fast), "", ""]
+        if i < 2:
+            t_lcs, lcs_misses = best[len(cases) + i]
             same = "" if lcs_misses == res.metrics["misses"] else " (differs!)"
-            rows.append(["1 tier, unit size", name, "none", f"{res.metrics['misses']:,}", moves(res.metrics, n),
-                         rate(n, t_fast), rate(n, t_ref), ratio(t_ref, t_fast), f"{lcs_rate / 1e6:.2f}M",
-                         f"{lcs_misses:,}{same}"])
-    sized = zipf(n_pages=args.pages, length=args.length, seed=42, scalar_jitter=64)
-    tiers = four_tiers(sized, 0.10)
-    for name, policy in POLICIES.items():
-        for pf_name, prefetcher in PREFETCH.items():
-            t_fast, res = best_time(lambda: kvexp.fast.run(sized, tiers, policy(), prefetcher()), args.repeat)
-            t_ref = math.nan
-            if not args.no_reference:
-                t_ref, ref = best_time(lambda: Simulation(tiers, policy(), prefetcher()).run(sized), 1)
-                assert ref.metrics == res.metrics, f"{name}/{pf_name}: fast and reference metrics differ"
-            rows.append(["4 tiers, byte sizes", name, pf_name, f"{res.metrics['misses']:,}", moves(res.metrics, n),
-                         rate(n, t_fast), rate(n, t_ref), ratio(t_ref, t_fast), "", ""])
-            print(f"  {name}/{pf_name}: {rate(n, t_fast)}/s", file=sys.stderr, flush=True)
+            row[-2:] = [rate(n, t_lcs), f"{lcs_misses:,}{same}"]
+        rows.append(row)
     header = ["setup", "policy", "prefetch", "misses", "moves/access", "fast acc/s", "reference acc/s", "fast/ref",
               "libCacheSim acc/s", "libCacheSim misses"]
-    print(f"\nZipf(0.9), {n:,} accesses over {args.pages:,} pages ({objects:,} distinct); "
-          f"fast best of {args.repeat}, reference once\n")
+    print(f"\nZipf(0.9), {n:,} accesses over {args.pages:,} pages ({objects:,} distinct); fast and libCacheSim: "
+          f"best of {args.repeat} spread over the run; reference once\n")
     print(table(header, rows))
 
 
@@ -189,10 +225,12 @@ def scaling_table(args: argparse.Namespace, workdir: Path) -> None:
     uniform reads over those pages (the hit rate is then the same at every R: 1/2 under lru).
     The time of the fill alone is subtracted, so per-page setup and the cold start do not
     count. libCacheSim's LRU runs the same two traces: what both lose at large R is the memory
-    hierarchy (state beyond the CPU caches), not work per access."""
-    rows = []
+    hierarchy (state beyond the CPU caches), not work per access. Every run is repeated in
+    rounds over the whole table (``spread_best``)."""
+    runs, reads_at = [], {}
     for resident in args.resident:
         n_pages, reads = 2 * resident, max(args.scale_length, 4 * resident)
+        reads_at[resident] = reads
         fill = np.arange(n_pages)
         reads_pages = np.random.default_rng(7).integers(0, n_pages, reads)
         pages = PageTable.uniform(n_pages)
@@ -201,23 +239,27 @@ def scaling_table(args: argparse.Namespace, workdir: Path) -> None:
         head = Trace(np.arange(n_pages), fill, np.zeros(n_pages, np.uint8), pages)
         size = int(fp16().page_bytes(pages.n_scalars[:1])[0])
         tiers = (Tier("tier0", resident * size, 0.02, 0.02, 80_000.0),)
+        for name in SCALING_POLICIES:  # a cell's two runs side by side, as the memory they reuse is alike
+            for tr, part in ((whole, "whole"), (head, "head")):
+                runs.append((resident, name, part, lambda tr=tr, tiers=tiers, name=name:
+                             timed(lambda: kvexp.fast.run(tr, tiers, POLICIES[name]()).metrics)))
+        for tr, part in ((whole, "whole"), (head, "head")):
+            path = write_oracle_general(tr, workdir / f"scaling-{resident}-{part}.oracleGeneral")
+            runs.append((resident, "libCacheSim LRU", part, lambda path=path, tr=tr, resident=resident, n=n_pages:
+                         libcachesim_once(path, lcs.LRU, resident, len(tr), n)))
+    best = dict(zip(((r, name, part) for r, name, part, _ in runs), spread_best([f for *_, f in runs], args.repeat)))
+    columns = [*SCALING_POLICIES, "libCacheSim LRU"]
+    rows = []
+    for resident, reads in reads_at.items():
         cells = [f"{resident:,}"]
-        for name in SCALING_POLICIES:
-            t_whole, res = best_time(lambda: kvexp.fast.run(whole, tiers, POLICIES[name]()), args.repeat)
-            t_head, res_head = best_time(lambda: kvexp.fast.run(head, tiers, POLICIES[name]()), args.repeat)
+        for name in columns:
+            (t_whole, whole), (t_head, head) = best[resident, name, "whole"], best[resident, name, "head"]
             cells.append(f"{max(t_whole - t_head, 0.0) / reads * 1e9:.0f}")
-            if name == "lru":
-                hit_rate = (res.metrics["hits"] - res_head.metrics["hits"]) / reads
-        lcs_times = []
-        for tr in (whole, head):
-            path = write_oracle_general(tr, workdir / "scaling.oracleGeneral")
-            rate_, _ = libcachesim_row(path, lcs.LRU, resident, len(tr), n_pages, args.repeat)
-            lcs_times.append(len(tr) / rate_)
-        cells += [f"{max(lcs_times[0] - lcs_times[1], 0.0) / reads * 1e9:.0f}", f"{hit_rate:.3f}"]
-        rows.append(cells)
+        (_, whole), (_, head) = best[resident, "lru", "whole"], best[resident, "lru", "head"]
+        rows.append([*cells, f"{(whole['hits'] - head['hits']) / reads:.3f}"])
     print(f"\nSteady-state time per access (ns): one tier of R pages, uniform reads over 2R pages after a fill "
-          f"pass, max({args.scale_length:,}, 4R) timed reads\n")
-    print(table(["resident pages R", *SCALING_POLICIES, "libCacheSim LRU", "lru hit rate (timed)"], rows))
+          f"pass, max({args.scale_length:,}, 4R) timed reads; best of {args.repeat} rounds over the table\n")
+    print(table(["resident pages R", *columns, "lru hit rate (timed)"], rows))
 
 
 @njit(cache=True)
@@ -335,7 +377,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--length", type=int, default=1_000_000)
     ap.add_argument("--pages", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-reference", action="store_true", help="skip the (slow) Python engine runs")
     ap.add_argument("--resident", type=int, nargs="+", default=[1_000, 10_000, 100_000, 1_000_000])
     ap.add_argument("--scale-length", type=int, default=2_000_000)

@@ -166,6 +166,14 @@ def calendar_delete(c, rkf, slot, link, k, p):
 
 
 @hot
+def calendar_pop(c, slot, link, k, p):
+    """Take out tier k's top page p, just found by ``calendar_top`` in the first non-empty
+    bucket (its bucket is known: no key to read)."""
+    _unlink(c, link, k, c.first[k], p)
+    slot[p, 0], slot[p, 1] = -1, -1
+
+
+@hot
 def _first(c, k):
     """The head page of tier k's first non-empty bucket, or -1."""
     b = c.first[k]

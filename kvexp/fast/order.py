@@ -22,8 +22,8 @@ from numba import types
 from numba.extending import overload
 
 from kvexp.fast.calendar_queue import (WIDTH, Calendars, calendar_ahead, calendar_delete, calendar_hint,
-                                       calendar_hint_key, calendar_next, calendar_set, calendar_top, new_calendars,
-                                       no_calendars)
+                                       calendar_hint_key, calendar_next, calendar_pop, calendar_set, calendar_top,
+                                       new_calendars, no_calendars)
 from kvexp.fast.heap import (heap_delete, heap_hint, heap_pop_root, heap_refresh_top, heap_root, heap_set,
                              heap_top, new_heaps, pack)
 from kvexp.fast.jit import hot
@@ -100,6 +100,19 @@ def _calendar_ahead(o, k):
 
 
 @hot
+def _lazy_keys(o):
+    """Whether a stored key may be stale (smaller than the page's current key), so the top must
+    be checked before it is taken: in a heap, yes (``kvexp.fast.heap``); a ladder's and a
+    calendar's keys are always current (a constant of the loop's type: the check compiles away)."""
+    return True
+
+
+@hot
+def _current_keys(o):
+    return False
+
+
+@hot
 def order_tier(o, p):
     """The tier holding page p, or -1."""
     return o.heaps.slot[p, 1]
@@ -154,6 +167,11 @@ def _calendar_set(o, k, p, x1, x2):
 @hot
 def _calendar_delete(o, k, p):
     calendar_delete(o.cal, o.rkf, o.heaps.slot, o.link, k, p)
+
+
+@hot
+def _calendar_pop(o, k, p):
+    calendar_pop(o.cal, o.heaps.slot, o.link, k, p)
 
 
 @hot
@@ -221,8 +239,9 @@ order_set = _three_kinds(_heap_set, _ladder_set, _calendar_set)
 order_delete = _three_kinds(_heap_delete, _ladder_delete, _calendar_delete)
 order_top = _three_kinds(_heap_top, _ladder_top, _calendar_top)
 order_refresh_top = _three_kinds(_heap_refresh_top, _ladder_refresh_top, _calendar_refresh_top)
-order_pop = _three_kinds(_heap_pop, _ladder_pop, _calendar_delete)
+order_pop = _three_kinds(_heap_pop, _ladder_pop, _calendar_pop)
 order_next = _three_kinds(_heap_next, _ladder_next, _calendar_next)
 order_hint = _three_kinds(_heap_hint, _ladder_hint, _calendar_hint)
 order_hint_key = _three_kinds(_no_hint_key, _no_hint_key, _calendar_hint_key)
 order_ahead = _three_kinds(_no_ahead, _no_ahead, _calendar_ahead)
+order_lazy = _three_kinds(_lazy_keys, _current_keys, _current_keys)

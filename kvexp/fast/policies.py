@@ -18,7 +18,8 @@ heap (``kvexp.fast.order``), keyed by the same tuples as the reference, the floa
 computed with the same operations in the same order, so ties resolve alike. A key that grows is
 recorded lazily in a heap (in a heap too large for the cache, at once) and ``pol_evict`` re-keys
 a stale minimum before taking it, so the victim is always the page with the smallest current
-key, as in the reference.
+key, as in the reference (a ladder's and a calendar's keys are always current: their top is
+taken as it is).
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ from kvexp.fast.bucket_arrays import AT, COUNT
 from kvexp.fast.buckets import bucket_insert, bucket_peek, bucket_remove
 from kvexp.fast.heap import pack
 from kvexp.fast.jit import hot
-from kvexp.fast.order import (order_delete, order_hint, order_hint_key, order_pop, order_refresh_top, order_set,
-                              order_top)
+from kvexp.fast.order import (order_delete, order_hint, order_hint_key, order_lazy, order_pop, order_refresh_top,
+                              order_set, order_top)
 from kvexp.fast.queues import queue_append, queue_move_to_end, queue_pop_oldest, queue_remove
 from kvexp.fast.window import in_overflow, overflow_delete, window_add
 
@@ -240,8 +241,10 @@ def pol_evict(ps, k, now):
         v = belady_next_victim(ps, k)
         bits_discard(ps.bits, k, _next_use_member(ps, v))
         return v
-    while True:  # the root may hold a stale (smaller) key: refresh it until the root is current
+    while True:  # a heap's root may hold a stale (smaller) key: refresh it until the root is current
         v, y1, y2 = order_top(ps.order, k)
+        if not order_lazy(ps.order):
+            break
         x1, x2 = _key(ps, v)
         if x1 == y1 and pack(x2, v) == y2:
             break
