@@ -71,11 +71,6 @@ def timed(fn) -> tuple[float, object]:
     return time.process_time() - start, out
 
 
-def best_time(fn, repeat: int) -> tuple[float, object]:
-    """The best of ``repeat`` calls in a row (for figures no target rests on)."""
-    return min((timed(fn) for _ in range(repeat)), key=lambda t: t[0])
-
-
 def spread_best(runs: list, repeat: int, between: list | None = None) -> list[tuple[float, object]]:
     """Each of ``runs`` (callables returning ``(seconds, result)``) called ``repeat`` times, the best
     time kept: not in a row but spread over the whole measurement, so that a slow spell of this
@@ -189,16 +184,13 @@ def window_table(args: argparse.Namespace) -> None:
     window leaves more touches to expire out of order, the case its overflow heap is for."""
     sized = zipf(n_pages=args.pages, length=args.length, seed=42, scalar_jitter=64)
     tiers = four_tiers(sized, 0.10)
-    rows = []
-    for window in (32, 1024, 16384, 262144):
-        cells = [f"{window:,}"]
-        for pf_name in ("none", "stride"):
-            t, res = best_time(lambda: kvexp.fast.run(sized, tiers, WindowedRecency(window), PREFETCH[pf_name]()),
-                               args.repeat)
-            cells += [f"{res.metrics['misses']:,}", rate(len(sized), t)]
-        rows.append(cells)
-    print("\nwindowed_recency by window_size, 4 tiers as in table 1 (fast engine, best of "
-          f"{args.repeat})\n")
+    cases = [(window, pf_name) for window in (32, 1024, 16384, 262144) for pf_name in ("none", "stride")]
+    best = spread_best([lambda w=w, pf=pf: timed(lambda: kvexp.fast.run(sized, tiers, WindowedRecency(w),
+                                                                         PREFETCH[pf]()).metrics)
+                        for w, pf in cases], args.repeat)
+    rows = [[f"{cases[i][0]:,}", *(c for t, m in best[i:i + 2] for c in (f"{m['misses']:,}", rate(len(sized), t)))]
+            for i in range(0, len(cases), 2)]
+    print(f"\nwindowed_recency by window_size, 4 tiers as in table 1 (fast engine, best of {args.repeat} rounds)\n")
     print(table(["window_size", "misses (none)", "acc/s (none)", "misses (stride)", "acc/s (stride)"], rows))
 
 
@@ -206,17 +198,19 @@ def working_set_table(args: argparse.Namespace) -> None:
     """The stride runs of table 1 next to the same runs over ``SMALL_PAGES`` pages, whose rows
     fit in one core's L2 cache: the time per page move left there is mostly work, and the
     difference is mostly what the larger working set costs in cache misses."""
-    rows = []
+    cases = []
     for pages in (SMALL_PAGES, args.pages):
         sized = zipf(n_pages=pages, length=args.length, seed=42, scalar_jitter=64)
         tiers = four_tiers(sized, 0.10)
-        n = len(sized)
-        for name in WORKING_SET_POLICIES:
-            t, res = best_time(lambda: kvexp.fast.run(sized, tiers, POLICIES[name](), StridePrefetch()), args.repeat)
-            m = float(moves(res.metrics, n))
-            rows.append([f"{pages:,}", name, f"{m:.2f}", rate(n, t), f"{t / n / m * 1e9:.0f}"])
+        cases += [(pages, name, lambda tr=sized, tiers=tiers, name=name:
+                   timed(lambda: kvexp.fast.run(tr, tiers, POLICIES[name](), StridePrefetch()).metrics))
+                  for name in WORKING_SET_POLICIES]
+    rows = []
+    for (pages, name, _), (t, metrics) in zip(cases, spread_best([c[2] for c in cases], args.repeat)):
+        m = float(moves(metrics, args.length))
+        rows.append([f"{pages:,}", name, f"{m:.2f}", rate(args.length, t), f"{t / args.length / m * 1e9:.0f}"])
     print(f"\nStride prefetch, 4 tiers as in table 1, over {SMALL_PAGES:,} and {args.pages:,} pages (fast engine, "
-          f"best of {args.repeat})\n")
+          f"best of {args.repeat} rounds)\n")
     print(table(["pages", "policy", "moves/access", "fast acc/s", "ns per move"], rows))
 
 
