@@ -247,10 +247,10 @@ def scaling_table(args: argparse.Namespace, workdir: Path) -> None:
     for resident, reads in reads_at.items():
         cells = [f"{resident:,}"]
         for name in columns:
-            (t_whole, whole), (t_head, head) = best[resident, name, "whole"], best[resident, name, "head"]
+            (t_whole, _), (t_head, _) = best[resident, name, "whole"], best[resident, name, "head"]
             cells.append(f"{max(t_whole - t_head, 0.0) / reads * 1e9:.0f}")
-        (_, whole), (_, head) = best[resident, "lru", "whole"], best[resident, "lru", "head"]
-        rows.append([*cells, f"{(whole['hits'] - head['hits']) / reads:.3f}"])
+        (_, m_whole), (_, m_head) = best[resident, "lru", "whole"], best[resident, "lru", "head"]
+        rows.append([*cells, f"{(m_whole['hits'] - m_head['hits']) / reads:.3f}"])
     print(f"\nSteady-state time per access (ns): one tier of R pages, uniform reads over 2R pages after a fill "
           f"pass, max({args.scale_length:,}, 4R) timed reads; best of {args.repeat} rounds over the table\n")
     print(table(["resident pages R", *columns, "lru hit rate (timed)"], rows))
