@@ -159,18 +159,23 @@ def calendar_set(c, rkf, rki, slot, link, k, p, x1, x2):
 
 
 @hot
+def _take_out(c, slot, link, k, b, p):
+    """Take page p, in bucket b, out of tier k."""
+    _unlink(c, link, k, b, p)
+    slot[p, 0], slot[p, 1] = -1, -1
+
+
+@hot
 def calendar_delete(c, rkf, slot, link, k, p):
     """Take page p out of tier k."""
-    _unlink(c, link, k, _bucket(c, rkf[p]), p)
-    slot[p, 0], slot[p, 1] = -1, -1
+    _take_out(c, slot, link, k, _bucket(c, rkf[p]), p)
 
 
 @hot
 def calendar_pop(c, slot, link, k, p):
     """Take out tier k's top page p, just found by ``calendar_top`` in the first non-empty
     bucket (its bucket is known: no key to read)."""
-    _unlink(c, link, k, c.first[k], p)
-    slot[p, 0], slot[p, 1] = -1, -1
+    _take_out(c, slot, link, k, c.first[k], p)
 
 
 @hot
