@@ -95,7 +95,7 @@ def _admit(e, ps, p, now, cause):
             v = pol_evict(ps, k, now)
             if LFU <= ps.kind <= WINDOWED:
                 _hint_victim(e, ps)
-            elif len(ps.st) >= FAR_PAGES:  # a victim to come, from a calendar's look-ahead (else -1)
+            elif len(ps.st) >= FAR_PAGES:  # a victim to come: a calendar's look-ahead, a ladder's root (else -1)
                 w = order_ahead(ps.order, k)
                 if w >= 0:
                     _hint_page(e, w)

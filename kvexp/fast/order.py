@@ -27,7 +27,7 @@ from kvexp.fast.calendar_queue import (WIDTH, Calendars, calendar_ahead, calenda
 from kvexp.fast.heap import (heap_delete, heap_hint, heap_pop_root, heap_refresh_top, heap_root, heap_set,
                              heap_top, new_heaps, pack)
 from kvexp.fast.jit import hot
-from kvexp.fast.ladder import ladder_delete, ladder_pop, ladder_rekey, ladder_root, ladder_set, ladder_top
+from kvexp.fast.ladder import ladder_ahead, ladder_delete, ladder_pop, ladder_rekey, ladder_root, ladder_set, ladder_top
 from kvexp.fast.ladder_arrays import Ladders, new_ladders, no_ladders
 from kvexp.fast.rows import PageRows
 
@@ -89,8 +89,8 @@ def _heap_next(o, k):
 @hot
 def _no_ahead(o, k):
     """One of tier k's next victims whose row is already loading, for the loop to hint the rest
-    of its state; -1 when the order does not look ahead (a heap's or a ladder's next victims
-    are not known before the current one leaves)."""
+    of its state; -1 when the order does not look ahead (a heap's next victim is not known
+    before the current one leaves)."""
     return np.int64(-1)
 
 
@@ -152,6 +152,11 @@ def _ladder_pop(o, k, p):
 @hot
 def _ladder_next(o, k):
     return ladder_root(o.lad, k)
+
+
+@hot
+def _ladder_ahead(o, k):
+    return ladder_ahead(o.lad, k)
 
 
 @hot
@@ -243,5 +248,5 @@ order_pop = _three_kinds(_heap_pop, _ladder_pop, _calendar_pop)
 order_next = _three_kinds(_heap_next, _ladder_next, _calendar_next)
 order_hint = _three_kinds(_heap_hint, _ladder_hint, _calendar_hint)
 order_hint_key = _three_kinds(_no_hint_key, _no_hint_key, _calendar_hint_key)
-order_ahead = _three_kinds(_no_ahead, _no_ahead, _calendar_ahead)
+order_ahead = _three_kinds(_no_ahead, _ladder_ahead, _calendar_ahead)
 order_lazy = _three_kinds(_lazy_keys, _current_keys, _current_keys)
