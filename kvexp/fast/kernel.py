@@ -17,7 +17,7 @@ from collections import namedtuple
 from kvexp.fast.buckets import bucket_ahead, bucket_full
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.order import order_ahead, order_hint, order_next
-from kvexp.fast.memhint import prefetch_hint
+from kvexp.fast.memhint import FAR_PAGES, prefetch_hint
 from kvexp.fast.policies import (BELADY, FIFO, LFU, WINDOWED, belady_member, belady_next_victim, pol_access,
                                  pol_evict, pol_hint, pol_insert, pol_remove)
 from kvexp.fast.queues import queue_ahead
@@ -30,7 +30,6 @@ DEMAND_BYTES, PREFETCH_BYTES, WRITE_BYTES, DROPS, PF_REQUESTS, PF_USEFUL, PF_WAS
 LATENCY, RECOMPUTE, HIT_COST, WRITE_COST, W0 = range(5)  # two sums, then constant costs
 AHEAD = 6  # rows between hinting a page's state into the cache and using it
 ENTRY_AHEAD = 3  # rows between hinting a page's row and reading it to hint the page's heap lines
-FAR_PAGES = 1 << 14  # pages from which a policy's rows (64 bytes each: 1 MiB, a core's L2 here) miss the cache
 QUEUE_AHEAD = 8  # entries between hinting a queue entry's page state and popping it
 
 EngineState = namedtuple(

@@ -59,7 +59,7 @@ from kvexp.fast.ladder_arrays import (BOTTOM, CAP, CHUNK, COFF, COUNT, CUR, CUR1
                                       IW, IW1, LADDER, LO, LO1, MARK, MOFF, NB, NB1, NBK, NBMAX, NBOT, NTOP,
                                       SPLIT_B, SPREAD, TAIL, TMAX, TMIN, TOFF, TOP, bottom_add, bottom_pop,
                                       bucket_append, filed, live_bottom, top_add)
-from kvexp.fast.memhint import prefetch_hint
+from kvexp.fast.memhint import FAR_PAGES, prefetch_hint
 
 AHEAD = 16  # filings whose rows a pass over the top hints ahead
 SPLIT = 64  # filings from which a bucket reached is spread over a fine rung, not into the bottom
@@ -102,19 +102,36 @@ def _where(g, k, x1):
     return BOTTOM
 
 
+@hot
+def _hint_rows(g, rkf, c, m):
+    """Start loading the rows of the first m pages of chunk c (numbered across tiers)."""
+    for j in range(m):
+        prefetch_hint(rkf, g.chunk[c * CHUNK + j])
+
+
+@hot
+def _hint_head(g, rkf, k, mb):
+    """Start loading the rows of the pages in the first chunk of the bucket in ``meta`` row mb,
+    when rows miss the cache (a pass over a bucket hints each next chunk's rows as it goes, so
+    without this the first chunk, often the only one, is read cold, one row after another)."""
+    c = g.meta[mb, HEAD]
+    if c >= 0 and len(rkf) >= FAR_PAGES:
+        _hint_rows(g, rkf, g.s[k, COFF] + c, CHUNK if c != g.meta[mb, TAIL] else g.meta[mb, FILL])
+
+
 @kernel
 def _drain(g, rkf, rki, slot, loc, k, b, dest):
     """Empty bucket b of tier k: its live pages go to ``dest``, each page once: the bottom,
     keyed as their rows say; the top, marked (a compaction's); or the fine rung."""
     s, meta, co = g.s, g.meta, g.s[k, COFF]
     mb = s[k, MOFF] + b
+    _hint_head(g, rkf, k, mb)
     c = meta[mb, HEAD]
     while c >= 0:
         nxt = g.cnext[co + c]
         m = CHUNK if c != meta[mb, TAIL] else meta[mb, FILL]
         if nxt >= 0:
-            for j in range(CHUNK):
-                prefetch_hint(rkf, g.chunk[(co + nxt) * CHUNK + j])
+            _hint_rows(g, rkf, co + nxt, CHUNK)
         for j in range(m):
             p = g.chunk[(co + c) * CHUNK + j]
             if filed(slot, loc, k, p, b):
@@ -146,14 +163,18 @@ def _split(g, rkf, rki, slot, loc, k, b):
     s, f, meta, co = g.s, g.f, g.meta, g.s[k, COFF]
     mb = s[k, MOFF] + b
     lo, hi = np.inf, -np.inf
-    c = meta[mb, HEAD]
+    _hint_head(g, rkf, k, mb)
+    c, far = meta[mb, HEAD], len(rkf) >= FAR_PAGES
     while c >= 0:
+        nxt = g.cnext[co + c]
         m = CHUNK if c != meta[mb, TAIL] else meta[mb, FILL]
+        if nxt >= 0 and far:
+            _hint_rows(g, rkf, co + nxt, CHUNK)
         for j in range(m):
             p = g.chunk[(co + c) * CHUNK + j]
             if filed(slot, loc, k, p, b):
                 lo, hi = min(lo, rkf[p]), max(hi, rkf[p])
-        c = g.cnext[co + c]
+        c = nxt
     nb1 = min(max(meta[mb, COUNT] // SPREAD, 1), s[k, NBMAX])
     s[k, NB1], s[k, CUR1], s[k, SPLIT_B] = nb1, 0, b
     end = f[k, HI] if b == s[k, NB] - 1 else f[k, LO] + (b + 1) * (b + 1) / f[k, IW]

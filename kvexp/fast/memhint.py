@@ -11,6 +11,8 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
+FAR_PAGES = 1 << 14  # pages from which a policy's rows (64 bytes each: 1 MiB, a core's L2 here) miss the cache
+
 
 @intrinsic
 def prefetch_hint(typingctx, array, index):
