@@ -34,7 +34,8 @@ from kvexp.fast.bits import Bits, new_bits
 Buckets = namedtuple("Buckets", "ent cnext cprev free hrow hdr hfree pst bits ctl n_tiers")
 CH = 8  # entries per chunk: 8 x (page, last) int32 pairs, one 64-byte line
 HD, TL, LIVE, ENT = range(4)  # ``hdr`` columns of a bucket with a page: head and tail slots, live pages, entries
-TOP, N_HIST, CAP, BUMP, NFREE, HFREE, COMPACTIONS, TOUCHES, PEEKED = range(9)  # ``ctl`` entries
+TOP, N_HIST, CAP, BUMP, NFREE, HFREE, COMPACTIONS, TOUCHES, PEEKED, HINTED = range(10)  # ``ctl`` entries
+# (``HINTED + k``: the head chunk of tier k whose next chunk's pages were last hinted)
 STAMP, COUNT, AT = range(3)  # ``pst`` columns: the page's entry slot, its hist, and (windowed) its last
 NONE = -1  # the stamp of a page in no bucket
 OVERFLOW = -2  # a stamp the policy may give a page it keeps elsewhere
@@ -79,7 +80,7 @@ def new_buckets(n_pages: int, n_tiers: int, n_hist: int, touches: int, at: bool 
     pst[:, STAMP] = NONE
     most = _most_buckets(n_pages, n_hist * n_tiers, n_tiers, touches) + 1
     cap = _pool_chunks(n_pages, most)
-    ctl = np.array([0, n_hist, cap, 0, 0, most, 0, touches, 0], np.int64)
+    ctl = np.array([0, n_hist, cap, 0, 0, most, 0, touches, 0] + [-1] * n_tiers, np.int64)
     return Buckets(np.empty((cap * CH, 2), np.int32), np.empty(cap, np.int32), np.empty(cap, np.int32),
                    np.empty(cap, np.int32), np.full(n_hist * n_tiers, -1, np.int32), np.zeros((most, 4), np.int32),
                    np.arange(most - 1, -1, -1, dtype=np.int32), pst, new_bits(n_tiers, n_hist), ctl, n_tiers)

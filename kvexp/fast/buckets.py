@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from kvexp.fast.bits import bits_add, bits_discard, bits_min
-from kvexp.fast.bucket_arrays import (BUMP, CH, COMPACTIONS, ENT, HD, HFREE, LIVE, N_HIST, NFREE, NONE, PEEKED,
-                                      ROW_GROWTH, STAMP, TL, TOP)
+from kvexp.fast.bucket_arrays import (BUMP, CH, COMPACTIONS, ENT, HD, HFREE, HINTED, LIVE, N_HIST, NFREE, NONE,
+                                      PEEKED, ROW_GROWTH, STAMP, TL, TOP)
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.memhint import prefetch_hint
 
@@ -269,22 +269,18 @@ def bucket_peek(bk, k):
 
 
 @hot
-def bucket_ahead(bk, d):
-    """The page of the entry ``d`` slots (at most ``CH``) after the head of the bucket
-    ``bucket_peek`` last found, live or not, or -1 past its tail or if that bucket has emptied
-    since: a victim to come, for cache hints."""
+def bucket_next_chunk(bk, k):
+    """The first slot of the chunk after the head's in the bucket ``bucket_peek`` last found in
+    tier k, and how many of its slots are in use, the first time that head is seen in its chunk;
+    else (-1, 0), as when the bucket has emptied since or the head is in its last chunk. The head
+    passes every entry, live or dead (a dead one costs a read of its page's stamp), so hinting
+    each chunk's pages once, as the head enters the chunk before, hints every page it reads."""
     b = bk.ctl[PEEKED]
     if bk.hdr[b, LIVE] == 0:
-        return np.int64(-1)
-    s, t = np.int64(bk.hdr[b, HD]), np.int64(bk.hdr[b, TL])
-    if s // CH == t // CH:
-        if s + d > t:
-            return np.int64(-1)
-        return np.int64(bk.ent[s + d, 0])
-    r = s % CH + d
-    if r < CH:
-        return np.int64(bk.ent[s + d, 0])
-    c = np.int64(bk.cnext[s // CH])
-    if c == t // CH and c * CH + r - CH > t:
-        return np.int64(-1)
-    return np.int64(bk.ent[c * CH + r - CH, 0])
+        return np.int64(-1), 0
+    c, t = np.int64(bk.hdr[b, HD]) // CH, np.int64(bk.hdr[b, TL])
+    if c == t // CH or bk.ctl[HINTED + k] == c:
+        return np.int64(-1), 0
+    bk.ctl[HINTED + k] = c
+    n = np.int64(bk.cnext[c])
+    return n * CH, CH if n != t // CH else t % CH + 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from kvexp.fast.buckets import bucket_ahead, bucket_full
+from kvexp.fast.buckets import bucket_full, bucket_next_chunk
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.order import order_ahead, order_hint, order_next
 from kvexp.fast.memhint import FAR_PAGES, prefetch_hint
@@ -53,16 +53,19 @@ def _hint_size(e, p):
 
 
 @hot
-def _hint_victim(e, ps):
-    """The bucket policies: a victim just left a tier; start loading the state of the page
-    ``QUEUE_AHEAD`` entries on in the bucket it came from, a victim to come unless its entry is
-    dead by then (finding the smallest bucket on every row, as ``_hint`` does for lru's queue,
-    costs more than it saves here)."""
-    v = bucket_ahead(ps.buckets, QUEUE_AHEAD)
-    if v >= 0:
-        prefetch_hint(ps.buckets.pst, v)
-        prefetch_hint(e.loc, v)
-        _hint_size(e, v)
+def _hint_victim(e, ps, k):
+    """The bucket policies: a victim just left tier k; when its bucket's head has entered a new
+    chunk, start loading the state of the pages of the chunk after it, victims to come or dead
+    entries the head will read on its way (finding the smallest bucket on every row, as
+    ``_hint`` does for lru's queue, costs more than it saves here). Hinting only the page 8
+    entries on, at each eviction, left most of them unhinted: the head often passes several
+    dead entries per victim."""
+    bk = ps.buckets
+    s, m = bucket_next_chunk(bk, k)
+    for i in range(m):
+        v = bk.ent[s + i, 0]
+        prefetch_hint(bk.pst, v)
+        _hint_page(e, v)
 
 
 @hot
@@ -93,7 +96,7 @@ def _admit(e, ps, p, now, cause):
         if used[k] + need > cap[k]:
             v = pol_evict(ps, k, now)
             if LFU <= ps.kind <= WINDOWED:
-                _hint_victim(e, ps)
+                _hint_victim(e, ps, k)
             elif len(ps.st) >= FAR_PAGES:  # a victim to come: a calendar's look-ahead, a ladder's root (else -1)
                 w = order_ahead(ps.order, k)
                 if w >= 0:
@@ -176,7 +179,7 @@ def _hint(e, ps, pf, page, j):
     """Start loading the state that row ``j`` will touch (its page's engine and policy rows,
     belady's set word for its next use, the Markov slot and successor row it will read; all
     known from the trace), and the state of tier 0's next victim (the bucket policies:
-    ``_hint_victim``, as each victim leaves). The priority policies also load what row
+    ``_hint_victim``, a chunk of victims to come at a time). The priority policies also load what row
     ``j - ENTRY_AHEAD`` will read in tier 0's order (``pol_hint``: its page's heap lines, or
     its calendar bucket and, for predictive, the new one), found from the page's row, hinted
     that many rows ago, and the same for its stride candidates (``_hint_candidates``).
