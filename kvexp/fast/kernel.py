@@ -203,7 +203,8 @@ def _hint(e, ps, pf, page, j):
         if d < len(ps.nu):  # the word of tier 0's set that row j's next use will be added to
             prefetch_hint(ps.bits.words[0], ps.bits.offs[0] + (belady_member(ps, q, ps.nu[d]) >> 6))
         v = belady_next_victim(ps, 0)
-        prefetch_hint(ps.page_nu, v)
+        if ps.n_tiers > 1:  # its next use is read when it moves down (a last tier's victim leaves)
+            prefetch_hint(ps.page_nu, v)
         _hint_size(e, v)
         prefetch_hint(e.loc, v)
     else:

@@ -107,15 +107,22 @@ def _next_use_member(ps, p):
 
 
 @hot
+def _belady_page(ps, m):
+    """The page whose member is m (m >= 0): the page read at row m, or past the rows, a page
+    never used again (undo ``belady_member``)."""
+    n = len(ps.page_at)
+    if m < n:
+        return np.int64(ps.page_at[m])
+    return n + len(ps.page_nu) - 1 - m
+
+
+@hot
 def belady_next_victim(ps, k):
     """The page belady would evict from tier ``k`` now (an arbitrary page if it is empty)."""
     m = bits_max(ps.bits, k)
-    n = len(ps.page_at)
     if m < 0:
         return np.int64(0)
-    if m < n:
-        return np.int64(ps.page_at[m])
-    return n + len(ps.page_nu) - 1 - m  # a page never used again: undo _next_use_member
+    return _belady_page(ps, m)
 
 
 @hot
@@ -154,8 +161,11 @@ def pol_insert(ps, k, p, now):
         return
     if kind == BELADY:
         if ps.page_at[now] == p:
-            ps.page_nu[p] = ps.nu[now - ps.nu_base[0]]
-        bits_add(ps.bits, k, _next_use_member(ps, p))
+            nu = ps.nu[now - ps.nu_base[0]]
+            ps.page_nu[p] = nu
+            bits_add(ps.bits, k, belady_member(ps, p, nu))
+        else:
+            bits_add(ps.bits, k, _next_use_member(ps, p))
         return
     if k == 0:
         if kind == REGRET:
@@ -189,10 +199,11 @@ def pol_access(ps, k, p, now):
             pst[p, AT] = now
         bucket_insert(ps.buckets, k, p, h + 1, now, len(ps.buckets.ent))
         return
-    if kind == BELADY:
-        bits_discard(ps.bits, k, _next_use_member(ps, p))
-        ps.page_nu[p] = ps.nu[now - ps.nu_base[0]]
-        bits_add(ps.bits, k, _next_use_member(ps, p))
+    if kind == BELADY:  # row ``now`` was p's next use: its member (no read of page_nu)
+        bits_discard(ps.bits, k, now)
+        nu = ps.nu[now - ps.nu_base[0]]
+        ps.page_nu[p] = nu
+        bits_add(ps.bits, k, belady_member(ps, p, nu))
         return
     _touch(ps, p, now)
     _rekey(ps, k, p)
@@ -237,10 +248,10 @@ def pol_evict(ps, k, now):
         if kind == LFU and k == ps.n_tiers - 1:
             ps.buckets.pst[v, COUNT] = 0
         return v
-    if kind == BELADY:
-        v = belady_next_victim(ps, k)
-        bits_discard(ps.bits, k, _next_use_member(ps, v))
-        return v
+    if kind == BELADY:  # the largest member names the victim: its page_nu is not read
+        m = bits_max(ps.bits, k)
+        bits_discard(ps.bits, k, m)
+        return _belady_page(ps, m)
     while True:  # a heap's root may hold a stale (smaller) key: refresh it until the root is current
         v, y1, y2 = order_top(ps.order, k)
         if not order_lazy(ps.order):
