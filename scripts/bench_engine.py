@@ -214,6 +214,21 @@ def working_set_table(args: argparse.Namespace) -> None:
     print(table(["pages", "policy", "moves/access", "fast acc/s", "ns per move"], rows))
 
 
+def uniform_case(resident: int, min_reads: int) -> tuple[Trace, Trace, tuple[Tier, ...]]:
+    """The scaling table's case for ``resident`` pages: a trace that reads 2R pages once each (a
+    fill pass) and then max(``min_reads``, 4R) uniform reads over them, that trace's fill pass
+    alone, and one tier of R unit-size pages."""
+    n_pages, reads = 2 * resident, max(min_reads, 4 * resident)
+    fill = np.arange(n_pages)
+    reads_pages = np.random.default_rng(7).integers(0, n_pages, reads)
+    pages = PageTable.uniform(n_pages)
+    rows = n_pages + reads
+    whole = Trace(np.arange(rows), np.concatenate([fill, reads_pages]), np.zeros(rows, np.uint8), pages)
+    head = Trace(np.arange(n_pages), fill, np.zeros(n_pages, np.uint8), pages)
+    size = int(fp16().page_bytes(pages.n_scalars[:1])[0])
+    return whole, head, (Tier("tier0", resident * size, 0.02, 0.02, 80_000.0),)
+
+
 def scaling_table(args: argparse.Namespace, workdir: Path) -> None:
     """Steady-state ns per access with one tier of R pages: a pass over 2R pages fills it, then
     uniform reads over those pages (the hit rate is then the same at every R: 1/2 under lru).
@@ -223,16 +238,9 @@ def scaling_table(args: argparse.Namespace, workdir: Path) -> None:
     rounds over the whole table (``spread_best``)."""
     runs, reads_at = [], {}
     for resident in args.resident:
-        n_pages, reads = 2 * resident, max(args.scale_length, 4 * resident)
+        whole, head, tiers = uniform_case(resident, args.scale_length)
+        n_pages, reads = len(head), len(whole) - len(head)
         reads_at[resident] = reads
-        fill = np.arange(n_pages)
-        reads_pages = np.random.default_rng(7).integers(0, n_pages, reads)
-        pages = PageTable.uniform(n_pages)
-        rows_ = n_pages + reads
-        whole = Trace(np.arange(rows_), np.concatenate([fill, reads_pages]), np.zeros(rows_, np.uint8), pages)
-        head = Trace(np.arange(n_pages), fill, np.zeros(n_pages, np.uint8), pages)
-        size = int(fp16().page_bytes(pages.n_scalars[:1])[0])
-        tiers = (Tier("tier0", resident * size, 0.02, 0.02, 80_000.0),)
         for name in SCALING_POLICIES:  # a cell's two runs side by side, as the memory they reuse is alike
             for tr, part in ((whole, "whole"), (head, "head")):
                 runs.append((resident, name, part, lambda tr=tr, tiers=tiers, name=name:
