@@ -66,7 +66,8 @@ class Worker:
     def __init__(self, tree: Path, args: argparse.Namespace) -> None:
         cmd = [sys.executable, __file__, "--worker", str(tree), str(tree)]
         cmd += [f"--{a}={getattr(args, a)}" for a in CASE_ARGS]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]))
+        path = [str(tree), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
         self.proc = subprocess.Popen(cmd, cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().split()
         if not line or line[0] != "ready":
