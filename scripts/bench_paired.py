@@ -11,7 +11,9 @@ each pair's ratio (time after / time before) is taken from two runs seconds apar
 and quartiles of the ratios are printed. The first run in each worker (it may compile) is not
 timed. Cases are ``scripts/bench_engine.py``'s: the 1M-access Zipf trace on four tiers, or, with
 ``--resident R``, one tier of R pages read uniformly over 2R pages after a fill pass (its whole
-run timed). Both workers must give the same miss count, or the script stops.
+run timed; with ``--steady`` too, the time of its fill pass alone is taken off each run, as in
+the scaling table, so the ratio is of steady-state time). Both workers must give the same miss
+count, or the script stops.
 Times are CPU seconds of the simulator, not of any serving system.
 """
 from __future__ import annotations
@@ -35,23 +37,28 @@ SCALE_LENGTH = 2_000_000  # bench_engine.py's --scale-length default
 
 
 def build_case(policy: str, prefetch: str, resident: int):
-    """The trace, tiers, policy class and prefetcher class of one case."""
+    """The trace, tiers, policy class and prefetcher class of one case, and the trace's fill
+    pass alone (None for the 4-tier case)."""
     if resident <= 0:
         trace = zipf(n_pages=100_000, length=1_000_000, seed=42, scalar_jitter=64)
-        return trace, four_tiers(trace, 0.10), POLICIES[policy], PREFETCH[prefetch]
-    whole, _, tiers = uniform_case(resident, SCALE_LENGTH)
-    return whole, tiers, POLICIES[policy], PREFETCH[prefetch]
+        return trace, four_tiers(trace, 0.10), POLICIES[policy], PREFETCH[prefetch], None
+    whole, head, tiers = uniform_case(resident, SCALE_LENGTH)
+    return whole, tiers, POLICIES[policy], PREFETCH[prefetch], head
 
 
 def worker(args: argparse.Namespace) -> None:
     """Time one run per line read from stdin; print ``seconds misses``. (A worker imports kvexp
     from its checkout: the parent puts that first on ``PYTHONPATH``.)"""
-    trace, tiers, policy, prefetcher = build_case(args.policy, args.prefetch, args.resident)
+    trace, tiers, policy, prefetcher, head = build_case(args.policy, args.prefetch, args.resident)
+
+    def timed(tr) -> tuple[float, int]:
+        start = time.process_time()
+        misses = kvexp.fast.run(tr, tiers, policy(), prefetcher()).metrics["misses"]
+        return time.process_time() - start, misses
 
     def once() -> tuple[float, int]:
-        start = time.process_time()
-        misses = kvexp.fast.run(trace, tiers, policy(), prefetcher()).metrics["misses"]
-        return time.process_time() - start, misses
+        seconds, misses = timed(trace)
+        return (seconds - timed(head)[0] if args.steady else seconds), misses
 
     once()  # compiles or loads the loop
     print(f"ready {Path(kvexp.__file__).resolve().parent.parent}", flush=True)
@@ -65,7 +72,7 @@ class Worker:
 
     def __init__(self, tree: Path, args: argparse.Namespace) -> None:
         cmd = [sys.executable, __file__, "--worker", str(tree), str(tree)]
-        cmd += [f"--{a}={getattr(args, a)}" for a in CASE_ARGS]
+        cmd += [f"--{a}={getattr(args, a)}" for a in CASE_ARGS] + (["--steady"] if args.steady else [])
         path = [str(tree), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
         self.proc = subprocess.Popen(cmd, cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -93,12 +100,15 @@ def main() -> None:
     ap.add_argument("--policy", default="lru", help="one of scripts/bench_engine.py's policies")
     ap.add_argument("--prefetch", default="none", choices=["none", "markov", "stride"])
     ap.add_argument("--resident", type=int, default=0, help="one tier of this many pages (default: 4 tiers)")
+    ap.add_argument("--steady", action="store_true", help="with --resident: take the fill pass's time off each run")
     ap.add_argument("--pairs", type=int, default=16)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args)
         return
+    if args.steady and args.resident <= 0:
+        raise SystemExit("bench_paired: --steady needs --resident (the 4-tier case has no fill pass)")
     for tree in (args.before, args.after):
         if not (tree / "kvexp" / "fast").is_dir():
             raise SystemExit(f"bench_paired: {tree} is not a kvexp checkout (no kvexp/fast)")
@@ -119,6 +129,7 @@ def main() -> None:
         after.close()
     q1, _, q3 = statistics.quantiles(ratios, n=4)
     case = f"{args.policy}, " + (f"1 tier of {args.resident:,} pages" if args.resident > 0 else "4 tiers")
+    case += ", steady state" if args.steady else ""
     print(f"{case}, prefetch {args.prefetch}: after / before, median of {args.pairs} pairs "
           f"{statistics.median(ratios):.3f} (quartiles {q1:.3f} to {q3:.3f}); "
           f"best run {min(t_before):.3f} s before, {min(t_after):.3f} s after")
