@@ -160,12 +160,12 @@ def pol_insert(ps, k, p, now):
         bucket_insert(ps.buckets, k, p, pst[p, COUNT], now, len(ps.buckets.ent))
         return
     if kind == BELADY:
-        if ps.page_at[now] == p:
+        if ps.page_at[now] == p:  # row ``now`` reads p: its next use is known, not read back
             nu = ps.nu[now - ps.nu_base[0]]
             ps.page_nu[p] = nu
-            bits_add(ps.bits, k, belady_member(ps, p, nu))
         else:
-            bits_add(ps.bits, k, _next_use_member(ps, p))
+            nu = ps.page_nu[p]
+        bits_add(ps.bits, k, belady_member(ps, p, nu))
         return
     if k == 0:
         if kind == REGRET:
