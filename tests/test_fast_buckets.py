@@ -15,6 +15,7 @@ import kvexp.fast.build
 import kvexp.fast.driver
 from kvexp.engine import Simulation
 from kvexp.fast import bucket_arrays, buckets
+from kvexp.fast import window as window_mode
 from kvexp.fast.bits import bits_add, new_bits
 from kvexp.policies.heavy_hitter import HeavyHitter
 from kvexp.policies.lfu import LFU
@@ -178,6 +179,58 @@ def test_wide_windows_use_the_overflow_heap_and_match_reference(window, monkeypa
         assert fast.metrics == ref.metrics, pf
         assert np.array_equal(fast.served_by, ref.served_by), pf
         assert max(heap_pages) > 0, pf  # the overflow heap held pages at some point
+
+
+def test_sort_zero_moves_counted_pages_to_their_buckets_in_order():
+    """windowed_recency's one switch to count order: bucket 0 (every page, by last) keeps the
+    pages with count 0; each other page joins its count's bucket, in bucket 0's order, including
+    across chunks and past dead entries; a bucket 0 left with no page is closed."""
+    bk = bucket_arrays.new_buckets(40, 2, 8, 1000)
+    counts = {p: (0, 2, 1, 0, 3, 1, 2, 0)[p % 8] for p in range(20)}
+    for p in range(20):
+        bk.pst[p, bucket_arrays.COUNT] = counts[p]
+        assert buckets.bucket_insert(bk, 1, p, 0, 100 + p // 2, 0)  # tier 1; pairs share a last
+    buckets.bucket_remove(bk, 1, 9, 0)  # a dead entry in the middle
+    assert buckets.bucket_insert(bk, 0, 30, 0, 5, 0)  # tier 0: a page with count 0 only
+    buckets.bucket_sort_zero(bk, 1)
+    for h in range(4):
+        assert _bucket_order(bk, 2 * h + 1) == [p for p in range(20) if p != 9 and counts[p] == h], h
+    buckets.bucket_sort_zero(bk, 0)
+    assert _bucket_order(bk, 0) == [30]
+    only_counted = bucket_arrays.new_buckets(4, 1, 8, 100)
+    for p in range(3):
+        only_counted.pst[p, bucket_arrays.COUNT] = 1
+        assert buckets.bucket_insert(only_counted, 0, p, 0, p, 0)
+    buckets.bucket_sort_zero(only_counted, 0)
+    assert only_counted.hrow[0] == -1 and _bucket_order(only_counted, 1) == [0, 1, 2]
+    assert buckets.bucket_peek(only_counted, 0) == (0, 1)  # bucket 0's hist left the tier's set
+
+
+@pytest.mark.parametrize("window, pf, switches", [(8, "none", False), (8, "markov(4, 1)", False),
+                                                  (16, "markov(4, 1)", True), (40, "none", True)])
+def test_windowed_files_by_last_until_the_oldest_page_has_a_count(window, pf, switches, monkeypatch):
+    """windowed_recency keeps every page in bucket 0 (by last) while each tier's oldest page has
+    no touch in the window, and switches to count order the first time one has: here either
+    never in the run, or after some rows of it. Both match the reference."""
+    modes = []
+    real_span = kvexp.fast.driver.run_span
+
+    def span(*args):
+        reached = real_span(*args)
+        modes.append(int(args[6].ring_state[window_mode.MODE]))  # args[6]: the policy state
+        return reached
+
+    monkeypatch.setattr(kvexp.fast.driver, "run_span", span)
+    trace = unit_trace(7, n_pages=150, length=4000)
+    size = int(fp16().page_bytes(trace.pages.n_scalars[:1])[0])
+    tiers = (Tier("a", 24 * size, 0.02, 0.02, 80_000.0), Tier("b", 60 * size, 0.4, 0.35, 8_000.0))
+    ref = Simulation(tiers, WindowedRecency(window), PREFETCHERS[pf]()).run(trace)
+    fast = kvexp.fast.run(trace, tiers, WindowedRecency(window), PREFETCHERS[pf](), observers=[lambda *_: None],
+                          every=25)
+    assert fast.metrics == ref.metrics
+    assert np.array_equal(fast.served_by, ref.served_by)
+    assert modes[0] == window_mode.BY_LAST
+    assert modes[-1] == (window_mode.BY_COUNT if switches else window_mode.BY_LAST)
 
 
 def _live_after(order: list[tuple[int, int]], last: int, p: int) -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from kvexp.fast.bits import bits_add, bits_discard, bits_min
-from kvexp.fast.bucket_arrays import (BUMP, CH, COMPACTIONS, ENT, HD, HFREE, HINTED, LIVE, N_HIST, NFREE, NONE,
+from kvexp.fast.bucket_arrays import (BUMP, CH, COMPACTIONS, COUNT, ENT, HD, HFREE, HINTED, LIVE, N_HIST, NFREE, NONE,
                                       PEEKED, ROW_GROWTH, STAMP, TL, TOP)
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.memhint import prefetch_hint
@@ -284,3 +284,30 @@ def bucket_next_chunk(bk, k):
     bk.ctl[HINTED + k] = c
     n = np.int64(bk.cnext[c])
     return n * CH, CH if n != t // CH else t % CH + 1
+
+
+@kernel
+def bucket_sort_zero(bk, k):
+    """Move every live page of tier k's bucket 0 whose ``COUNT`` is above 0 to the bucket of that
+    count, in order (a call: windowed_recency does it at most once a run). Bucket 0 is sorted by
+    (last, page), so each page joins its new bucket at the tail; bucket 0 keeps the rest, and is
+    closed or compacted once the pass is over, not during it."""
+    i = k  # bucket 0 of tier k
+    b = np.int64(bk.hrow[i])
+    if b < 0:
+        return
+    hdr, ent, pst = bk.hdr, bk.ent, bk.pst
+    s, tail = np.int64(hdr[b, HD]), np.int64(hdr[b, TL])
+    while True:
+        p = ent[s, 0]
+        if _live(bk, s) and pst[p, COUNT] > 0:
+            pst[p, STAMP] = NONE
+            hdr[b, LIVE] -= 1
+            bucket_insert(bk, k, p, pst[p, COUNT], ent[s, 1], 0)
+        if s == tail:
+            break
+        s = _fwd(bk, s)
+    if hdr[b, LIVE] == 0:
+        _close(bk, k, 0, i, b)
+    elif _crowded(bk, b):
+        _compact(bk, b)

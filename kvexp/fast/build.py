@@ -21,6 +21,7 @@ from kvexp.fast.rows import counters, page_rows
 from kvexp.fast.policies import (AUX, BELADY, COST_AWARE, DECAY, FIFO, FW, GAP, HEAVY_HITTER, HORIZON, LENGTH, LFU, LRU,
                                  PREDICTIVE, REGRET, RGW, RW, SIZE_COST, WINDOWED, PolicyState)
 from kvexp.fast.prefetch import MARKOV, NONE, STRIDE, PrefetchState, new_prefetch
+from kvexp.fast.window import BY_LAST, MODE
 from kvexp.policies.belady import Belady
 from kvexp.policies.cost_aware import CostAware
 from kvexp.policies.fifo import FIFO as FIFOPolicy
@@ -140,7 +141,7 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     smallest = max(int(page_bytes.min()), 1) if n else 1
     most = np.minimum(cap // smallest, n)  # pages a tier can hold
     fp = np.zeros(7, np.float64)
-    window, ring = 1, np.zeros((1, 2), np.int64)
+    window, ring, ring_state = 1, np.zeros((1, 2), np.int64), np.zeros(3, np.int64)
     no_pages = np.zeros(k, np.int64)  # placeholders for the structures this policy does not use
     queues, order, bits = new_queues(0, no_pages, loc), new_order(per_page, no_pages + 1), new_bits(k, 1)
     buckets = new_buckets(0, k, ROW_GROWTH + 1, 0)  # never full, never used
@@ -170,12 +171,13 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     elif kind == WINDOWED:
         window = int(policy.window_size)
         ring = np.zeros((_window_ring(window, rows, degree), 2), np.int64)
+        ring_state[MODE] = BY_LAST
     elif kind == BELADY:
         page_nu = first_use.astype(np.int32)
     return PolicyState(
         kind=kind, n_tiers=k, queues=queues, order=order, bits=bits, buckets=buckets, st=st, fst=fst,
         page_at=page, page_nu=page_nu, nu=np.zeros(1, np.int32), nu_base=np.zeros(1, np.int64), ring=ring,
-        ring_state=np.zeros(2, np.int64), fp=fp, window=window,
+        ring_state=ring_state, fp=fp, window=window,
     )
 
 

@@ -8,11 +8,11 @@ queues (``kvexp.fast.queues``); lfu, heavy_hitter and windowed_recency, keyed (h
 with hist a touch count (windowed: inside the window), keep frequency buckets
 (``kvexp.fast.buckets``), and windowed_recency, whose counts also fall as touches leave the
 window, an overflow heap per tier for the pages whose fall would walk far in a bucket (its
-window and ``pol_advance``, the hook that expires touches: ``kvexp.fast.window``); belady
-keeps each tier's pages in a bitmap-tree set of their next uses (a next use names its row, so it
-is unique among resident pages; pages never used again are members past the trace's rows,
-largest for the smallest page id, the reference's tie order), and its victim is the set's
-largest member. The others keep a calendar queue per tier (predictive, and regret_aware when
+window, the bucket it files a page in, and ``pol_advance``, the hook that expires touches:
+``kvexp.fast.window``); belady keeps each tier's pages in a bitmap-tree set of their next
+uses (a next use names its row, so it is unique among resident pages; pages never used again
+are members past the trace's rows, largest for the smallest page id, the reference's tie
+order), and its victim is the set's largest member. The others keep a calendar queue per tier (predictive, and regret_aware when
 its keys stay within a bounded offset of their last touch), a ladder (cost_aware) or an indexed
 heap (``kvexp.fast.order``), keyed by the same tuples as the reference, the float components
 computed with the same operations in the same order, so ties resolve alike. A key that grows is
@@ -35,7 +35,7 @@ from kvexp.fast.jit import hot
 from kvexp.fast.order import (order_delete, order_hint, order_hint_key, order_lazy, order_pop, order_refresh_top,
                               order_set, order_top)
 from kvexp.fast.queues import queue_append, queue_move_to_end, queue_pop_oldest, queue_remove
-from kvexp.fast.window import in_overflow, overflow_delete, window_add
+from kvexp.fast.window import BY_LAST, MODE, in_overflow, overflow_delete, window_add, window_by_count, window_filed
 
 LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY = range(9)
 
@@ -157,7 +157,7 @@ def pol_insert(ps, k, p, now):
                 window_add(ps, p, now)
         if kind == WINDOWED:
             pst[p, AT] = now
-        bucket_insert(ps.buckets, k, p, pst[p, COUNT], now, len(ps.buckets.ent))
+        bucket_insert(ps.buckets, k, p, window_filed(ps, pst[p, COUNT]), now, len(ps.buckets.ent))
         return
     if kind == BELADY:
         if ps.page_at[now] == p:  # row ``now`` reads p: its next use is known, not read back
@@ -197,7 +197,7 @@ def pol_access(ps, k, p, now):
         if kind == WINDOWED:
             window_add(ps, p, now)
             pst[p, AT] = now
-        bucket_insert(ps.buckets, k, p, h + 1, now, len(ps.buckets.ent))
+        bucket_insert(ps.buckets, k, p, window_filed(ps, h + 1), now, len(ps.buckets.ent))
         return
     if kind == BELADY:  # row ``now`` was p's next use: its member (no read of page_nu)
         bits_discard(ps.bits, k, now)
@@ -215,7 +215,7 @@ def _leave_bucket(ps, k, p, h):
     if ps.kind == WINDOWED and in_overflow(ps.buckets, p):
         overflow_delete(ps.order, k, p)
     else:
-        bucket_remove(ps.buckets, k, p, h)
+        bucket_remove(ps.buckets, k, p, window_filed(ps, h))
 
 
 @hot
@@ -239,6 +239,9 @@ def pol_evict(ps, k, now):
         return queue_pop_oldest(ps.queues, k)
     if kind <= WINDOWED:
         v, h = bucket_peek(ps.buckets, k)
+        if ps.ring_state[MODE] == BY_LAST and v >= 0 and ps.buckets.pst[v, COUNT] > 0:
+            window_by_count(ps)  # the oldest page has a touch in the window: the counts now order
+            v, h = bucket_peek(ps.buckets, k)
         if kind == WINDOWED:  # the overflow heap's root may come first
             r, y1, y2 = order_top(ps.order, k)
             if v < 0 or y1 < h or (y1 == h and y2 < pack(np.int64(ps.buckets.pst[v, AT]), v)):  # last: on a tie only
