@@ -233,6 +233,36 @@ def test_windowed_files_by_last_until_the_oldest_page_has_a_count(window, pf, sw
     assert modes[-1] == (window_mode.BY_COUNT if switches else window_mode.BY_LAST)
 
 
+def test_windowed_buckets_grow_while_filing_by_last(monkeypatch):
+    """While every page sits in bucket 0, no bucket holds the counts, yet they must stay within
+    the buckets' range for the switch: the buckets (started at their smallest) grow with the
+    largest count, before the switch and after it, and the run matches the reference."""
+    seen = []
+    real_span = kvexp.fast.driver.run_span
+
+    def span(*args):
+        reached = real_span(*args)
+        bk = args[6].buckets
+        seen.append((int(args[6].ring_state[window_mode.MODE]), int(bk.ctl[bucket_arrays.N_HIST]),
+                     int(bk.ctl[bucket_arrays.TOP]), int(bk.pst[:, bucket_arrays.COUNT].max())))
+        return reached
+
+    monkeypatch.setattr(kvexp.fast.driver, "run_span", span)
+    monkeypatch.setattr(kvexp.fast.build, "first_hists", lambda page, n: bucket_arrays.ROW_GROWTH + 1)
+    trace = unit_trace(7, n_pages=150, length=4000)
+    size = int(fp16().page_bytes(trace.pages.n_scalars[:1])[0])
+    tiers = (Tier("a", 24 * size, 0.02, 0.02, 80_000.0), Tier("b", 60 * size, 0.4, 0.35, 8_000.0))
+    ref = Simulation(tiers, WindowedRecency(16), PREFETCHERS["markov(4, 1)"]()).run(trace)
+    fast = kvexp.fast.run(trace, tiers, WindowedRecency(16), PREFETCHERS["markov(4, 1)"](),
+                          observers=[lambda *_: None], every=25)
+    assert fast.metrics == ref.metrics
+    assert np.array_equal(fast.served_by, ref.served_by)
+    assert all(top >= count for _, _, top, count in seen)  # no count past the buckets' range
+    grew = [mode for (mode, n_hist, _, _), after in zip(seen, seen[1:]) if after[1] > n_hist]
+    assert window_mode.BY_LAST in grew
+    assert seen[-1][0] == window_mode.BY_COUNT
+
+
 def _live_after(order: list[tuple[int, int]], last: int, p: int) -> int:
     """How many of a bucket's (last, page) pairs order after (last, p)."""
     return sum(1 for pair in order if pair > (last, p))
