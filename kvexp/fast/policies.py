@@ -12,10 +12,11 @@ window, the bucket it files a page in, and ``pol_advance``, the hook that expire
 ``kvexp.fast.window``); belady keeps each tier's pages in a bitmap-tree set of their next
 uses (a next use names its row, so it is unique among resident pages; pages never used again
 are members past the trace's rows, largest for the smallest page id, the reference's tie
-order), and its victim is the set's largest member. The others keep a calendar queue per tier (predictive, and regret_aware when
-its keys stay within a bounded offset of their last touch), a ladder (cost_aware) or an indexed
-heap (``kvexp.fast.order``), keyed by the same tuples as the reference, the float components
-computed with the same operations in the same order, so ties resolve alike. A key that grows is
+order), and its victim is the set's largest member. The others keep a calendar queue per tier
+(predictive, and regret_aware when its keys stay within a bounded offset of their last touch), a
+ladder (cost_aware) or an indexed heap (``kvexp.fast.order``), keyed by the same tuples as the
+reference, the float components computed with the same operations in the same order, so ties
+resolve alike. A key that grows is
 recorded lazily in a heap (in a heap too large for the cache, at once) and ``pol_evict`` re-keys
 a stale minimum before taking it, so the victim is always the page with the smallest current
 key, as in the reference (a ladder's and a calendar's keys are always current: their top is
@@ -47,8 +48,8 @@ LRU, FIFO, LFU, HEAVY_HITTER, WINDOWED, COST_AWARE, PREDICTIVE, REGRET, BELADY =
 # rows instead, beside each page's bucket stamp. Belady keeps only each page's next use, in
 # ``page_nu`` (int32: 4 bytes a page keeps millions of pages in cache).
 # ``ring`` rows are the window's queued touches (position, page), ``ring_state`` its head and
-# length; ``nu`` the next uses of the rows from ``nu_base``; ``bits`` belady's per-tier sets of
-# next uses.
+# length and the buckets' filing mode (``kvexp.fast.window``); ``nu`` the next uses of the rows
+# from ``nu_base``; ``bits`` belady's per-tier sets of next uses.
 PolicyState = namedtuple(
     "PolicyState", "kind n_tiers queues order bits buckets st fst page_at page_nu nu nu_base ring ring_state fp window"
 )
