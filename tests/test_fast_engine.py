@@ -182,8 +182,8 @@ def test_mooncake_request_trace_with_writes_and_recompute_matches_reference():
 
 
 @pytest.mark.parametrize("prefetch", ["none", "stride"])
-@pytest.mark.parametrize("policy", ["cost_aware", "predictive", "regret_aware", "regret_heap", "windowed_recency",
-                                    "belady"])
+@pytest.mark.parametrize("policy", ["cost_aware", "cost_ladder", "predictive", "regret_aware", "regret_heap",
+                                    "windowed_recency", "belady"])
 def test_heaps_and_sets_too_large_for_the_cache_match_reference(policy, prefetch):
     """One tier holding more pages than ``DEEP``: the heaps then hint lines ahead and place grown
     keys at once (regret_aware without recency), and every policy hints further state; none of
@@ -195,7 +195,9 @@ def test_heaps_and_sets_too_large_for_the_cache_match_reference(policy, prefetch
     trace = Trace(np.arange(len(page)), page, np.zeros(len(page), np.uint8), PageTable.uniform(n_pages))
     size = int(fp16().page_bytes(trace.pages.n_scalars[:1])[0])
     tiers = (Tier("hbm", resident * size, 0.02, 0.02, 80_000.0),)
-    make = POLICIES.get(policy, lambda: RegretAware(recency_weight=0.0, freq_weight=1.0))
+    others = {"regret_heap": lambda: RegretAware(recency_weight=0.0, freq_weight=1.0),
+              "cost_ladder": lambda: CostAware(recency_weight=2.0)}  # (pages of one size: else as heavy_hitter)
+    make = POLICIES.get(policy, others.get(policy))
     metrics = assert_same(trace, tiers, make, PREFETCHERS[prefetch], fp16(), label=policy)
     assert metrics["hits"] > resident  # the full tier was hit, not only filled
 
@@ -332,13 +334,15 @@ def test_the_policies_and_prefetchers_share_three_compiled_loops(monkeypatch):
     make a first sweep over the policies compile several times. There are three loops by design:
     cost_aware's, whose orders are ladders (``kvexp.fast.ladder``), predictive's and
     regret_aware's, whose orders are calendar queues (``kvexp.fast.calendar_queue``), and
-    everyone else's."""
+    everyone else's. cost_aware over pages of one size runs as heavy_hitter
+    (``kvexp.fast.build.ranks_as_heavy_hitter``), on everyone else's loop."""
     seen: dict[str, set] = {"cost_aware": set(), "calendars": set(), "others": set()}
     real = kvexp.fast.driver.run_span
     name = ""
 
     def spy(*args):
-        loop = "calendars" if name in ("predictive", "regret_aware") else name if name in seen else "others"
+        loop = ("calendars" if name in ("predictive", "regret_aware")
+                else "cost_aware" if name == "cost_aware" and n_pages > 2 else "others")
         seen[loop].add(tuple(str(numba.typeof(a)) for a in args))
         return real(*args)
 

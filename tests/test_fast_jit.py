@@ -11,6 +11,7 @@ from pathlib import Path
 import numba
 import pytest
 
+import kvexp.fast.driver
 from kvexp.fast import jit, kernel
 from kvexp.fast.warm import warm
 
@@ -64,6 +65,23 @@ def test_a_warmed_loop_serves_other_runs_from_the_cache():
     assert out.returncode == 0, out.stderr[-2000:]
     hits, misses = map(int, out.stdout.split()[-2:])
     assert hits == 1 and misses == 0
+
+
+def test_each_warmed_name_runs_its_own_loop(monkeypatch):
+    """Each name warms the loop it names: cost_aware's must reach the loop with ladders (over
+    pages of one size cost_aware runs as heavy_hitter, on the shared loop)."""
+    seen = {}
+    real = kvexp.fast.driver.run_span
+
+    def spy(*args):
+        seen.setdefault(name, set()).add(str(numba.typeof(args[-2].order)))
+        return real(*args)
+
+    monkeypatch.setattr(kvexp.fast.driver, "run_span", spy)
+    for name in ("shared", "cost_aware", "calendar"):
+        warm([name])
+    assert [" Ladders(" in str(seen[name]) for name in ("shared", "cost_aware", "calendar")] == [False, True, False]
+    assert [" Calendars(" in str(seen[name]) for name in ("shared", "cost_aware", "calendar")] == [False, False, True]
 
 
 def test_warming_an_unknown_loop_is_one_line_naming_the_choices():

@@ -7,6 +7,7 @@ expressions as ``kvexp.engine.Simulation.run`` so the kernel adds bit-identical 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
@@ -124,6 +125,32 @@ def _regret_calendar(rows: int, policy: RegretAware, degree: int) -> tuple[list[
     return [(0.0, high)], width
 
 
+def ranks_as_heavy_hitter(policy: CostAware, page_bytes: np.ndarray, rows: int) -> bool:
+    """True when cost_aware's key orders every two pages of this run as heavy_hitter's does, by
+    ``(hist, last, page)``, so its victims are heavy_hitter's and it can run on frequency buckets.
+
+    That needs one size cost for every page (equal sizes, or no size penalty), so that
+    ``score = fw*hist + rw*last/L - cost`` differs between pages only by hist and last; then
+    one more touch must outweigh any recency, ``fw - rw*(L-1)/L > 0`` (``last`` is below ``L``),
+    by more than the float rounding. Each of the score's five roundings is within ``2**-53`` of
+    its result, whose size is below ``M = fw*(H+1) + rw + |cost|`` with ``H`` the largest hist
+    (a page gains at most ``ROW_GROWTH`` a row), so ``fw - rw*(L-1)/L > M * 2**-49`` keeps
+    ``score(h, L-1) < score(h+1, 0)`` for every h, computed as the reference computes it. Every
+    rounding is monotone, so within one hist the score never falls as ``last`` grows, and ties
+    go to ``last``, then the page, as in heavy_hitter's key. The default weights (1, 1) on
+    equal-size pages qualify for traces below about 1.6e7 rows; real KV pages under one
+    quantization scheme are all one size."""
+    if len(page_bytes) == 0:
+        return False
+    biggest = max(int(page_bytes.max()), 1)
+    cost = policy.size_penalty * page_bytes.astype(np.float64) / biggest
+    if not (cost == cost[0]).all():
+        return False
+    fw, rw, length = Fraction(policy.freq_weight), Fraction(policy.recency_weight), max(rows, 1)
+    most = fw * (ROW_GROWTH * length + 1) + rw + abs(Fraction(float(cost[0])))
+    return fw - rw * (length - 1) / length > most / 2**49
+
+
 def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarray, degree: int,
                  loc: np.ndarray, first_use: np.ndarray | None = None) -> PolicyState:
     """State for ``policy`` (an instance of one of the exact classes in ``POLICY_KINDS``) over
@@ -131,6 +158,8 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
     use of every page)."""
     kind = POLICY_KINDS[type(policy)]
     n, k, rows = len(page_bytes), len(cap), len(page)
+    if kind == COST_AWARE and ranks_as_heavy_hitter(policy, page_bytes, rows):
+        kind = HEAVY_HITTER  # the same victims, on frequency buckets (O(1) a touch, not a ladder)
     ordered = kind in (WINDOWED, COST_AWARE, PREDICTIVE, REGRET)  # on kvexp.fast.order (windowed: its overflow heap)
     # At least two rows everywhere: numba types a one-row view as contiguous, a different array
     # type, and each distinct type compiles the whole loop again (rows past n are never used).

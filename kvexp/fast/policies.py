@@ -14,10 +14,11 @@ uses (a next use names its row, so it is unique among resident pages; pages neve
 are members past the trace's rows, largest for the smallest page id, the reference's tie
 order), and its victim is the set's largest member. The others keep a calendar queue per tier
 (predictive, and regret_aware when its keys stay within a bounded offset of their last touch), a
-ladder (cost_aware) or an indexed heap (``kvexp.fast.order``), keyed by the same tuples as the
-reference, the float components computed with the same operations in the same order, so ties
-resolve alike. A key that grows is
-recorded lazily in a heap (in a heap too large for the cache, at once) and ``pol_evict`` re-keys
+ladder (cost_aware, unless its key ranks pages as heavy_hitter's does: it then runs as
+heavy_hitter, ``kvexp.fast.build.ranks_as_heavy_hitter``) or an indexed heap
+(``kvexp.fast.order``), keyed by the same tuples as the reference, the float components computed
+with the same operations in the same order, so ties resolve alike. A key that grows is recorded
+lazily in a heap (in a heap too large for the cache, at once) and ``pol_evict`` re-keys
 a stale minimum before taking it, so the victim is always the page with the smallest current
 key, as in the reference (a ladder's and a calendar's keys are always current: their top is
 taken as it is).

@@ -26,8 +26,8 @@ def warm(loops: list[str]) -> None:
     unknown = [name for name in loops if name not in LOOPS]
     if unknown:
         raise SystemExit(f"kvexp.fast.warm: unknown loop {unknown[0]!r}; expected one of {', '.join(LOOPS)}")
-    for name in loops:
-        run(zipf(n_pages=100, length=100), reference_tiers(), LOOPS[name]())
+    for name in loops:  # (pages of several sizes: over one size, cost_aware runs on the shared loop)
+        run(zipf(n_pages=100, length=100, scalar_jitter=8), reference_tiers(), LOOPS[name]())
 
 
 if __name__ == "__main__":
