@@ -2,6 +2,8 @@
 
     python scripts/bench_engine.py                 # the full benchmark (several minutes)
     python scripts/bench_engine.py --quick         # a small run (about a minute)
+    python scripts/bench_engine.py --tables scaling  # one table (speed, window, working_set, scaling,
+                                                     # latency, memory, startup)
 
 Table 1: one Zipf(0.9) trace, 1M accesses over 100k pages. Rows "1 tier": unit-size pages
 (every page the same size), one tier holding 10% of the distinct pages, next to libCacheSim's
@@ -378,6 +380,11 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
+TABLES = {"speed": speed_table, "window": window_table, "working_set": working_set_table,
+          "latency": latency_table, "memory": memory_table, "startup": startup_table}
+ORDER = ["speed", "window", "working_set", "scaling", "latency", "memory", "startup"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--length", type=int, default=1_000_000)
@@ -388,19 +395,19 @@ def main() -> None:
     ap.add_argument("--scale-length", type=int, default=2_000_000)
     ap.add_argument("--memory-length", type=int, default=10_000_000)
     ap.add_argument("--quick", action="store_true", help="100k accesses, smaller scaling and memory runs")
+    ap.add_argument("--tables", nargs="+", choices=ORDER, default=ORDER,
+                    help="the tables to print, in this order (default: all)")
     args = ap.parse_args()
     if args.quick:
         args.length, args.scale_length, args.memory_length = 100_000, 200_000, 1_000_000
         args.resident = [1_000, 10_000, 100_000]
     kvexp.fast.run(zipf(n_pages=100, length=100), reference_tiers(), LRU())  # compile (or load) before timing
-    speed_table(args)
-    window_table(args)
-    working_set_table(args)
-    with tempfile.TemporaryDirectory() as tmp:
-        scaling_table(args, Path(tmp))
-    latency_table(args)
-    memory_table(args)
-    startup_table(args)
+    for name in args.tables:
+        if name == "scaling":
+            with tempfile.TemporaryDirectory() as tmp:
+                scaling_table(args, Path(tmp))
+        else:
+            TABLES[name](args)
 
 
 if __name__ == "__main__":

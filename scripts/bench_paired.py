@@ -3,6 +3,7 @@
     git worktree add --detach ../kvexp-before HEAD~1
     python scripts/bench_paired.py ../kvexp-before . --policy belady --resident 1000000
     python scripts/bench_paired.py ../kvexp-before . --policy lfu --prefetch stride     # 4 tiers
+    python scripts/bench_paired.py ../kvexp-before . --policy windowed_recency --param window_size=16384
 
 This shared machine's speed drifts by up to 2x in spells of minutes, so two benchmark runs minutes
 apart cannot show a 5% change. Here two worker processes, one per checkout (each imports kvexp
@@ -33,6 +34,21 @@ import kvexp.fast
 from kvexp.workloads.synthetic import zipf
 
 CASE_ARGS = ("policy", "prefetch", "resident")
+
+
+def policy_params(pairs: list[str]) -> dict[str, float]:
+    """``--param NAME=VALUE`` options as the policy's keyword arguments (an int where the value
+    reads as one, else a float), e.g. ``window_size=16384``."""
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            params[name] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            sep = ""
+        if not (sep and name):
+            raise SystemExit(f"bench_paired: --param {pair!r}: expected NAME=NUMBER, e.g. window_size=16384")
+    return params
 SCALE_LENGTH = 2_000_000  # bench_engine.py's --scale-length default
 
 
@@ -49,7 +65,11 @@ def build_case(policy: str, prefetch: str, resident: int):
 def worker(args: argparse.Namespace) -> None:
     """Time one run per line read from stdin; print ``seconds misses``. (A worker imports kvexp
     from its checkout: the parent puts that first on ``PYTHONPATH``.)"""
-    trace, tiers, policy, prefetcher, head = build_case(args.policy, args.prefetch, args.resident)
+    trace, tiers, make_policy, prefetcher, head = build_case(args.policy, args.prefetch, args.resident)
+    params = policy_params(args.param)
+
+    def policy():
+        return make_policy(**params)
 
     def timed(tr) -> tuple[float, int]:
         start = time.process_time()
@@ -73,6 +93,7 @@ class Worker:
     def __init__(self, tree: Path, args: argparse.Namespace) -> None:
         cmd = [sys.executable, __file__, "--worker", str(tree), str(tree)]
         cmd += [f"--{a}={getattr(args, a)}" for a in CASE_ARGS] + (["--steady"] if args.steady else [])
+        cmd += [f"--param={pair}" for pair in args.param]
         path = [str(tree), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
         self.proc = subprocess.Popen(cmd, cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -101,12 +122,15 @@ def main() -> None:
     ap.add_argument("--prefetch", default="none", choices=["none", "markov", "stride"])
     ap.add_argument("--resident", type=int, default=0, help="one tier of this many pages (default: 4 tiers)")
     ap.add_argument("--steady", action="store_true", help="with --resident: take the fill pass's time off each run")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a policy parameter, e.g. window_size=16384 (repeatable)")
     ap.add_argument("--pairs", type=int, default=16)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args)
         return
+    policy_params(args.param)  # (a bad one stops here, not in the workers)
     if args.steady and args.resident <= 0:
         raise SystemExit("bench_paired: --steady needs --resident (the 4-tier case has no fill pass)")
     for tree in (args.before, args.after):
@@ -128,7 +152,7 @@ def main() -> None:
         before.close()
         after.close()
     q1, _, q3 = statistics.quantiles(ratios, n=4)
-    case = f"{args.policy}, " + (f"1 tier of {args.resident:,} pages" if args.resident > 0 else "4 tiers")
+    case = f"{args.policy}{''.join(f' {p}' for p in args.param)}, " + (f"1 tier of {args.resident:,} pages" if args.resident > 0 else "4 tiers")
     case += ", steady state" if args.steady else ""
     print(f"{case}, prefetch {args.prefetch}: after / before, median of {args.pairs} pairs "
           f"{statistics.median(ratios):.3f} (quartiles {q1:.3f} to {q3:.3f}); "
