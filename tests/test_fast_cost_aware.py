@@ -133,6 +133,12 @@ def test_the_bound_refuses_what_it_cannot_show():
     assert not ranks_as_heavy_hitter(CostAware(), two, 10**6)  # the size penalty ranks pages apart
     assert ranks_as_heavy_hitter(CostAware(size_penalty=0.0), two, 10**6)
     assert not ranks_as_heavy_hitter(CostAware(recency_weight=1.01), one, 10**6)
-    assert not ranks_as_heavy_hitter(CostAware(), one, 10**8)  # rounding could tie hist h at the end with h+1 at 0
+    assert not ranks_as_heavy_hitter(CostAware(), one, 10**8)  # rounding can tie hist h at the end with h+1 at 0:
+    policy, rows, h = CostAware(), 10**8, 2 * 10**8 - 2  # (a hist a run of 1e8 rows with prefetch can reach)
+    trace = Trace(np.arange(2), np.zeros(2, np.int64), np.zeros(2, np.uint8), PageTable.uniform(2))
+    policy.bind(RunContext(trace, one, 1))
+    policy._length = rows  # the reference's key in a run of 1e8 rows (a trace that long would take 1.3 GB)
+    policy._hist[:], policy._last[:] = [h, h + 1], [rows - 1, 0]
+    assert policy.key(1, rows) < policy.key(0, rows)  # the page with one touch more goes first
     assert ranks_as_heavy_hitter(CostAware(recency_weight=0.5), one, 10**8)
     assert not ranks_as_heavy_hitter(CostAware(), np.zeros(0, np.int64), 10)
