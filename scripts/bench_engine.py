@@ -19,9 +19,10 @@ the work a run does. Then: windowed_recency by window size on the 4-tier runs (f
 only), the stride runs again over 5,000 pages (their rows fit in L2: the time per page move
 there is mostly work), steady-state time per access from 1e3 to 1e6 resident pages (next to
 libCacheSim's LRU on the same traces; its pages are of one size, where default cost_aware runs
-as heavy_hitter, so a column with recency outweighing a touch times cost_aware's ladder), the machine's latency of a load that misses each cache
-level, trace and run bytes per access with the peak memory of a 10M-access run, and first-run
-compile and cached start-up times (fresh processes).
+as heavy_hitter, so a column with recency outweighing a touch times cost_aware's ladder), the
+machine's latency of a load that misses each cache level, trace and run bytes per access with
+the peak memory of a 10M-access run, and first-run compile and cached start-up times (fresh
+processes).
 Figures are for this simulator on this machine; they say nothing about an inference runtime.
 """
 from __future__ import annotations
@@ -234,13 +235,19 @@ def uniform_case(resident: int, min_reads: int) -> tuple[Trace, Trace, tuple[Tie
     return whole, head, (Tier("tier0", resident * size, 0.02, 0.02, 80_000.0),)
 
 
-def scaling_table(args: argparse.Namespace, workdir: Path) -> None:
+def scaling_table(args: argparse.Namespace) -> None:
     """Steady-state ns per access with one tier of R pages: a pass over 2R pages fills it, then
     uniform reads over those pages (the hit rate is then the same at every R: 1/2 under lru).
     The time of the fill alone is subtracted, so per-page setup and the cold start do not
     count. libCacheSim's LRU runs the same two traces: what both lose at large R is the memory
     hierarchy (state beyond the CPU caches), not work per access. Every run is repeated in
     rounds over the whole table (``spread_best``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _scaling_table(args, Path(tmp))
+
+
+def _scaling_table(args: argparse.Namespace, workdir: Path) -> None:
+    """``scaling_table`` with libCacheSim's trace files in ``workdir``."""
     runs, reads_at = [], {}
     for resident in args.resident:
         whole, head, tiers = uniform_case(resident, args.scale_length)
@@ -380,9 +387,8 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
-TABLES = {"speed": speed_table, "window": window_table, "working_set": working_set_table,
-          "latency": latency_table, "memory": memory_table, "startup": startup_table}
-ORDER = ["speed", "window", "working_set", "scaling", "latency", "memory", "startup"]
+TABLES = {"speed": speed_table, "window": window_table, "working_set": working_set_table,  # in the order they print
+          "scaling": scaling_table, "latency": latency_table, "memory": memory_table, "startup": startup_table}
 
 
 def main() -> None:
@@ -395,7 +401,7 @@ def main() -> None:
     ap.add_argument("--scale-length", type=int, default=2_000_000)
     ap.add_argument("--memory-length", type=int, default=10_000_000)
     ap.add_argument("--quick", action="store_true", help="100k accesses, smaller scaling and memory runs")
-    ap.add_argument("--tables", nargs="+", choices=ORDER, default=ORDER,
+    ap.add_argument("--tables", nargs="+", choices=list(TABLES), default=list(TABLES),
                     help="the tables to print, in this order (default: all)")
     args = ap.parse_args()
     if args.quick:
@@ -403,11 +409,7 @@ def main() -> None:
         args.resident = [1_000, 10_000, 100_000]
     kvexp.fast.run(zipf(n_pages=100, length=100), reference_tiers(), LRU())  # compile (or load) before timing
     for name in args.tables:
-        if name == "scaling":
-            with tempfile.TemporaryDirectory() as tmp:
-                scaling_table(args, Path(tmp))
-        else:
-            TABLES[name](args)
+        TABLES[name](args)
 
 
 if __name__ == "__main__":
