@@ -18,8 +18,8 @@ from kvexp.fast.buckets import bucket_full, bucket_next_chunk
 from kvexp.fast.jit import hot, kernel
 from kvexp.fast.order import order_ahead, order_hint, order_next
 from kvexp.fast.memhint import FAR_PAGES, prefetch_hint
-from kvexp.fast.policies import (BELADY, FIFO, LFU, WINDOWED, belady_member, belady_next_victim, pol_access,
-                                 pol_evict, pol_hint, pol_insert, pol_remove)
+from kvexp.fast.policies import (BELADY, FIFO, LFU, PREDICTIVE, REGRET, WINDOWED, belady_member, belady_next_victim,
+                                 pol_access, pol_evict, pol_hint, pol_insert, pol_remove)
 from kvexp.fast.queues import queue_ahead
 from kvexp.fast.window import pol_advance
 from kvexp.fast.prefetch import MARKOV, NONE, STRIDE, candidates, table_slot
@@ -30,6 +30,8 @@ DEMAND_BYTES, PREFETCH_BYTES, WRITE_BYTES, DROPS, PF_REQUESTS, PF_USEFUL, PF_WAS
 LATENCY, RECOMPUTE, HIT_COST, WRITE_COST, W0 = range(5)  # two sums, then constant costs
 AHEAD = 6  # rows between hinting a page's state into the cache and using it
 ENTRY_AHEAD = 3  # rows between hinting a page's row and reading it to hint the page's heap lines
+CALENDAR_AHEAD = 10  # AHEAD and ENTRY_AHEAD for predictive and regret_aware: their second hints
+CALENDAR_ENTRY_AHEAD = 5  # (bucket heads, list neighbours) are random rows out of cache in a large tier
 QUEUE_AHEAD = 8  # entries between hinting a queue entry's page state and popping it
 
 EngineState = namedtuple(
@@ -210,9 +212,10 @@ def _hint(e, ps, pf, page, j):
     else:
         prefetch_hint(ps.st, q)
         _hint_candidates(ps, pf, q, False)
-        if j >= ENTRY_AHEAD:
-            pol_hint(ps, page[j - ENTRY_AHEAD], j - ENTRY_AHEAD)
-            _hint_candidates(ps, pf, page[j - ENTRY_AHEAD], True)
+        back = CALENDAR_ENTRY_AHEAD if PREDICTIVE <= ps.kind <= REGRET else ENTRY_AHEAD
+        if j >= back:
+            pol_hint(ps, page[j - back], j - back)
+            _hint_candidates(ps, pf, page[j - back], True)
         v = order_next(ps.order, 0)
         prefetch_hint(ps.st, v)
         _hint_size(e, v)
@@ -237,7 +240,7 @@ def run_span(start, stop, page, op, served_by, e, ps, pf):
         if (pf.kind == MARKOV and pf.fill[0] >= pf.fill[1]) or bucket_full(ps.buckets):
             e.flt[LATENCY] = lat
             return i
-        _hint(e, ps, pf, page, i + AHEAD)
+        _hint(e, ps, pf, page, i + (CALENDAR_AHEAD if PREDICTIVE <= ps.kind <= REGRET else AHEAD))
         if ps.kind == WINDOWED:
             pol_advance(ps, loc, i)
         p = page[i]
