@@ -125,6 +125,12 @@ def _regret_calendar(rows: int, policy: RegretAware, degree: int) -> tuple[list[
     return [(0.0, high)], width
 
 
+def size_costs(policy: CostAware, page_bytes: np.ndarray) -> np.ndarray:
+    """cost_aware's size penalty of every page, computed as the reference computes it."""
+    biggest = max(int(page_bytes.max()), 1) if len(page_bytes) else 1
+    return policy.size_penalty * page_bytes.astype(np.float64) / biggest
+
+
 def ranks_as_heavy_hitter(policy: CostAware, page_bytes: np.ndarray, rows: int) -> bool:
     """True when cost_aware's key orders every two pages of this run as heavy_hitter's does, by
     ``(hist, last, page)``, so its victims are heavy_hitter's and it can run on frequency buckets.
@@ -142,8 +148,7 @@ def ranks_as_heavy_hitter(policy: CostAware, page_bytes: np.ndarray, rows: int) 
     quantization scheme are all one size."""
     if len(page_bytes) == 0:
         return False
-    biggest = max(int(page_bytes.max()), 1)
-    cost = policy.size_penalty * page_bytes.astype(np.float64) / biggest
+    cost = size_costs(policy, page_bytes)
     if not (cost == cost[0]).all():
         return False
     fw, rw, length = Fraction(policy.freq_weight), Fraction(policy.recency_weight), max(rows, 1)
@@ -188,8 +193,7 @@ def policy_state(policy, page_bytes: np.ndarray, cap: np.ndarray, page: np.ndarr
                           lead=LEAD_PAGES if kind == REGRET else 0)
     if kind == COST_AWARE:
         fp[FW], fp[RW], fp[LENGTH] = policy.freq_weight, policy.recency_weight, max(rows, 1)
-        biggest = max(int(page_bytes.max()), 1) if n else 1
-        fst[:n, SIZE_COST] = policy.size_penalty * page_bytes.astype(np.float64) / biggest
+        fst[:n, SIZE_COST] = size_costs(policy, page_bytes)
     elif kind == REGRET:
         fp[FW], fp[RW], fp[HORIZON] = policy.freq_weight, policy.recency_weight, policy.regret_horizon
         fp[RGW], fp[DECAY] = policy.regret_weight, policy.decay

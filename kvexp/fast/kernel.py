@@ -177,14 +177,15 @@ def _hint_candidates(ps, pf, q, entries):
 
 
 @hot
-def _hint(e, ps, pf, page, j):
+def _hint(e, ps, pf, page, j, back):
     """Start loading the state that row ``j`` will touch (its page's engine and policy rows,
     belady's set word for its next use, the Markov slot and successor row it will read; all
     known from the trace), and the state of tier 0's next victim (the bucket policies:
-    ``_hint_victim``, a chunk of victims to come at a time). The priority policies also load what row
-    ``j - ENTRY_AHEAD`` will read in tier 0's order (``pol_hint``: its page's heap lines, or
-    its calendar bucket and, for predictive, the new one), found from the page's row, hinted
-    that many rows ago, and the same for its stride candidates (``_hint_candidates``).
+    ``_hint_victim``, a chunk of victims to come at a time). The priority policies also load what
+    row ``j - back`` will read in tier 0's order (``pol_hint``: its page's heap lines, or its
+    calendar bucket and, for predictive, the new one), found from the page's row, hinted ``back``
+    rows ago (``ENTRY_AHEAD``; the calendars' ``CALENDAR_ENTRY_AHEAD``), and the same for its
+    stride candidates (``_hint_candidates``).
     (Hinting the next victims of every tier measured slower: the hints only compete with the
     loads they would save.)"""
     if j >= len(page):
@@ -212,7 +213,6 @@ def _hint(e, ps, pf, page, j):
     else:
         prefetch_hint(ps.st, q)
         _hint_candidates(ps, pf, q, False)
-        back = CALENDAR_ENTRY_AHEAD if PREDICTIVE <= ps.kind <= REGRET else ENTRY_AHEAD
         if j >= back:
             pol_hint(ps, page[j - back], j - back)
             _hint_candidates(ps, pf, page[j - back], True)
@@ -236,11 +236,13 @@ def run_span(start, stop, page, op, served_by, e, ps, pf):
     hit_cost, write_cost = e.flt[HIT_COST], e.flt[WRITE_COST]
     skip_cold = e.has_recompute
     loc, pending, cnt = e.loc, e.pending, e.cnt
+    calendar = PREDICTIVE <= ps.kind <= REGRET
+    ahead, back = (CALENDAR_AHEAD, CALENDAR_ENTRY_AHEAD) if calendar else (AHEAD, ENTRY_AHEAD)
     for i in range(start, stop):
         if (pf.kind == MARKOV and pf.fill[0] >= pf.fill[1]) or bucket_full(ps.buckets):
             e.flt[LATENCY] = lat
             return i
-        _hint(e, ps, pf, page, i + (CALENDAR_AHEAD if PREDICTIVE <= ps.kind <= REGRET else AHEAD))
+        _hint(e, ps, pf, page, i + ahead, back)
         if ps.kind == WINDOWED:
             pol_advance(ps, loc, i)
         p = page[i]
