@@ -20,7 +20,8 @@ only), the stride runs again over 5,000 pages (their rows fit in L2: the time pe
 there is mostly work), steady-state time per access from 1e3 to 1e6 resident pages (next to
 libCacheSim's LRU on the same traces; its pages are of one size, where default cost_aware runs
 as heavy_hitter, so a column with recency outweighing a touch times cost_aware's ladder), the
-machine's latency of a load that misses each cache level, trace and run bytes per access with
+machine's latency of a load that misses each cache level and its kernel time to fault in fresh
+memory (which the scaling table keeps out of its cells), trace and run bytes per access with
 the peak memory of a 10M-access run, and first-run compile and cached start-up times (fresh
 processes).
 Figures are for this simulator on this machine; they say nothing about an inference runtime.
@@ -30,10 +31,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import libcachesim as lcs
@@ -241,9 +244,25 @@ def scaling_table(args: argparse.Namespace) -> None:
     The time of the fill alone is subtracted, so per-page setup and the cold start do not
     count. libCacheSim's LRU runs the same two traces: what both lose at large R is the memory
     hierarchy (state beyond the CPU caches), not work per access. Every run is repeated in
-    rounds over the whole table (``spread_best``)."""
+    rounds over the whole table (``spread_best``), each cell's pair after an untimed fill pass
+    (``_cell``)."""
     with tempfile.TemporaryDirectory() as tmp:
         _scaling_table(args, Path(tmp))
+
+
+def _fast_once(trace: Trace, tiers: tuple[Tier, ...], make_policy) -> tuple[float, dict]:
+    """CPU seconds of one fast run of a new ``make_policy()``, and its metrics."""
+    return timed(lambda: kvexp.fast.run(trace, tiers, make_policy()).metrics)
+
+
+def _cell(resident: int, name: str, head, whole) -> list[tuple]:
+    """A scaling cell's two timed runs, called side by side: its whole trace, after an untimed
+    run of its fill pass, then the fill pass. This VM's kernel hands memory that stays free for
+    a few seconds back to the host (free page reporting), and touching such memory again costs
+    kernel time; after the untimed run both timed runs reuse memory just freed, so neither pays
+    it (unwarmed, the first of the two paid up to 0.3 s of it at 1e6 pages, a set-up cost the
+    subtraction then took for time per access)."""
+    return [(resident, name, "whole", lambda: (head(), whole())[1]), (resident, name, "head", head)]
 
 
 def _scaling_table(args: argparse.Namespace, workdir: Path) -> None:
@@ -253,14 +272,12 @@ def _scaling_table(args: argparse.Namespace, workdir: Path) -> None:
         whole, head, tiers = uniform_case(resident, args.scale_length)
         n_pages, reads = len(head), len(whole) - len(head)
         reads_at[resident] = reads
-        for name in SCALING_POLICIES:  # a cell's two runs side by side, as the memory they reuse is alike
-            for tr, part in ((whole, "whole"), (head, "head")):
-                runs.append((resident, name, part, lambda tr=tr, tiers=tiers, name=name:
-                             timed(lambda: kvexp.fast.run(tr, tiers, SCALING_POLICIES[name]()).metrics)))
-        for tr, part in ((whole, "whole"), (head, "head")):
-            path = write_oracle_general(tr, workdir / f"scaling-{resident}-{part}.oracleGeneral")
-            runs.append((resident, "libCacheSim LRU", part, lambda path=path, tr=tr, resident=resident, n=n_pages:
-                         libcachesim_once(path, lcs.LRU, resident, len(tr), n)))
+        for name in SCALING_POLICIES:
+            runs += _cell(resident, name, *(partial(_fast_once, tr, tiers, SCALING_POLICIES[name]) for tr in (head, whole)))
+        paths = [write_oracle_general(tr, workdir / f"scaling-{resident}-{part}.oracleGeneral")
+                 for tr, part in ((head, "head"), (whole, "whole"))]
+        runs += _cell(resident, "libCacheSim LRU", *(partial(libcachesim_once, path, lcs.LRU, resident, len(tr), n_pages)
+                                                     for path, tr in zip(paths, (head, whole))))
     best = dict(zip(((r, name, part) for r, name, part, _ in runs), spread_best([f for *_, f in runs], args.repeat)))
     columns = [*SCALING_POLICIES, "libCacheSim LRU"]
     rows = []
@@ -286,7 +303,8 @@ def _chase(nxt, steps):
 
 def latency_table(args: argparse.Namespace) -> None:
     """Time per dependent load in a random cycle over a working set of each size: what a page's
-    state costs when it is not in cache (the scaling table's growth is mostly this)."""
+    state costs when it is not in cache (the scaling table's growth is mostly this). Then the
+    kernel time a new array's first touch costs, by how long the memory was free before."""
     rows = []
     for kib in (32, 1024, 4096, 16384, 65536):
         n = kib * 1024 // 64  # one 8-byte slot per 64-byte line
@@ -300,6 +318,21 @@ def latency_table(args: argparse.Namespace) -> None:
         rows.append([f"{kib:,} KiB", f"{(time.perf_counter() - start) / steps * 1e9:.1f}"])
     print("\nMemory latency on this machine (ns per dependent load, random cycle over the working set)\n")
     print(table(["working set", "ns/load"], rows))
+    rows = [[f"{idle:g}", f"{_fresh_touch(idle) * 1e3:.1f}"] for idle in (0, 0, 0, 5, 5, 5)]
+    print("\nKernel CPU time to fault in a new 128 MiB array, after the process freed one as large and "
+          "idled (ms; this VM returns memory left free about 2 s to its host)\n")
+    print(table(["idle (s)", "kernel ms"], rows))
+
+
+def _fresh_touch(idle: float, mib: int = 128) -> float:
+    """Kernel CPU seconds to fault in a new ``mib`` MiB array, ``idle`` seconds after one as large
+    was touched and freed: the set-up a run's fresh state pays, which depends on how long the
+    memory it reuses has been free (``_cell``)."""
+    np.ones(mib << 17)  # touched, then freed
+    time.sleep(idle)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_stime
+    np.ones(mib << 17)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime - before
 
 
 MEMORY_PROBE = """
