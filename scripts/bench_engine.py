@@ -244,8 +244,8 @@ def scaling_table(args: argparse.Namespace) -> None:
     The time of the fill alone is subtracted, so per-page setup and the cold start do not
     count. libCacheSim's LRU runs the same two traces: what both lose at large R is the memory
     hierarchy (state beyond the CPU caches), not work per access. Every run is repeated in
-    rounds over the whole table (``spread_best``), each cell's pair after an untimed fill pass
-    (``_cell``)."""
+    rounds over the whole table (``spread_best``), each cell's pair after an untimed run of its
+    whole trace (``_cell``)."""
     with tempfile.TemporaryDirectory() as tmp:
         _scaling_table(args, Path(tmp))
 
@@ -257,12 +257,12 @@ def _fast_once(trace: Trace, tiers: tuple[Tier, ...], make_policy) -> tuple[floa
 
 def _cell(resident: int, name: str, head, whole) -> list[tuple]:
     """A scaling cell's two timed runs, called side by side: its whole trace, after an untimed
-    run of its fill pass, then the fill pass. This VM's kernel hands memory that stays free for
-    a few seconds back to the host (free page reporting), and touching such memory again costs
-    kernel time; after the untimed run both timed runs reuse memory just freed, so neither pays
-    it (unwarmed, the first of the two paid up to 0.3 s of it at 1e6 pages, a set-up cost the
+    run of it, then the fill pass. This VM's kernel hands memory that stays free for a few
+    seconds back to the host (free page reporting), and touching such memory again costs kernel
+    time; after the untimed run both timed runs reuse memory just freed, so neither pays it
+    (unwarmed, the first of the two paid up to 0.3 s of it at 1e6 pages, a set-up cost the
     subtraction then took for time per access)."""
-    return [(resident, name, "whole", lambda: (head(), whole())[1]), (resident, name, "head", head)]
+    return [(resident, name, "whole", lambda: (whole(), whole())[1]), (resident, name, "head", head)]
 
 
 def _scaling_table(args: argparse.Namespace, workdir: Path) -> None:
